@@ -1,0 +1,1 @@
+//! Vigil's benchmarks: criterion micro-benchmarks live in `benches/`.

@@ -1,0 +1,1 @@
+//! Helpers for Vigil's end-to-end tests, which live in `tests/`.
