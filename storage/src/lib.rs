@@ -24,5 +24,5 @@ pub use matcher::{MatchOp, Matcher};
 pub use metadata::{MetricMetadata, MetricType};
 pub use sample::{STALE_NAN_BITS, Sample, is_stale_nan, stale_nan};
 pub use traits::{
-    AppendOutcome, Appendable, Appender, Querier, SampleIter, SelectHints, Series, VecSampleIter,
+    AppendOutcome, Appendable, Appender, Querier, SampleIter, SelectHints, Series, Storage, VecSampleIter,
 };

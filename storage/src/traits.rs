@@ -25,6 +25,11 @@ pub trait Appendable: Send + Sync {
     fn appender(&self) -> Box<dyn Appender + '_>;
 }
 
+/// A store that can be both written and read; what the server holds.
+pub trait Storage: Querier + Appendable {}
+
+impl<T: Querier + Appendable> Storage for T {}
+
 /// What a commit did with its samples.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AppendOutcome {
