@@ -10,6 +10,7 @@
 //! [`SampleIter`], [`StorageError`], and [`memory::MemStorage`], a plain in-memory
 //! store for tests of the layers above.
 
+pub mod chunk;
 mod error;
 mod labels;
 mod matcher;
@@ -17,6 +18,7 @@ pub mod memory;
 mod metadata;
 mod sample;
 mod traits;
+mod varint;
 
 pub use error::{AppendError, StorageError};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
