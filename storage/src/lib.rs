@@ -19,6 +19,7 @@ mod metadata;
 mod sample;
 mod traits;
 mod varint;
+pub mod wal;
 
 pub use error::{AppendError, StorageError};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::ChunkError;
 use super::bits::{BitReader, BitWriter};
-use crate::varint::{unzigzag, zigzag};
 use crate::sample::Sample;
+use crate::varint::{unzigzag, zigzag};
 
 /// Bytes before the bit stream: the sample count as a big-endian `u16`.
 const HEADER_LEN: usize = 2;
