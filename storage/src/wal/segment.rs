@@ -21,10 +21,11 @@ pub fn list(dir: &Path) -> Result<Vec<u32>, StorageError> {
         let entry = entry.map_err(|e| StorageError::io(format!("listing {}", dir.display()), e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.len() == NAME_DIGITS && name.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(seq) = name.parse() {
-                seqs.push(seq);
-            }
+        if name.len() == NAME_DIGITS
+            && name.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(seq) = name.parse()
+        {
+            seqs.push(seq);
         }
     }
     seqs.sort_unstable();
