@@ -11,8 +11,13 @@
 //!    under [`SyncPolicy::Always`]);
 //! 4. the accepted samples are stored in the head's chunks and become queryable.
 //!
-//! `commit` returns `Ok` only after step 3, so an acknowledged sample is in the OS's
-//! hands and survives a crash of the process.
+//! 5. under [`SyncPolicy::Always`], the WAL is fsynced.
+//!
+//! `commit` returns `Ok` only after step 3 (and 5), so an acknowledged sample is in the
+//! OS's hands and survives a crash of the process. A failed write leaves nothing in the
+//! log or the head; a failed fsync after a good write leaves the commit applied (replay
+//! would restore it) but reports the error, so the client retries (an exact repeat is
+//! accepted silently).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -170,12 +175,18 @@ impl Db {
             return Err(e);
         }
 
+        // The commit is in the log now and replay will restore it, so the head must hold
+        // it too, even if the fsync below fails (else a later commit could be checked
+        // against a head that differs from what replay rebuilds).
         for s in &batch.series {
             s.set_logged();
         }
         self.apply(batch, &state.accepted);
         for m in &batch.metadata {
             self.head.add_metadata(m.family.clone(), m.meta.clone());
+        }
+        if state.wal.policy() == SyncPolicy::Always {
+            state.wal.sync()?;
         }
         Ok(out)
     }

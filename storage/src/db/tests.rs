@@ -118,35 +118,62 @@ fn out_of_order_and_duplicates_are_counted_within_and_across_commits() {
     assert_eq!(dump(&open(dir.path())), want);
 }
 
+/// Damages a segment's bytes.
+type Damage = fn(Vec<u8>) -> Vec<u8>;
+
+/// Ways a WAL segment gets damaged.
+const DAMAGE: [(&str, Damage); 3] = [
+    ("truncated mid-record", |mut d| {
+        d.truncate(d.len() - 4);
+        d
+    }),
+    ("garbage appended", |mut d| {
+        d.extend_from_slice(&[0x07, 0, 0, 0, 2, 0xde, 0xad, 0xbe, 0xef, 1, 2]);
+        d
+    }),
+    ("flipped byte in the last record", |mut d| {
+        let i = d.len() - 3;
+        d[i] ^= 0x20;
+        d
+    }),
+];
+
 #[test]
-fn torn_wal_tail_keeps_earlier_commits_and_the_db_stays_writable() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = open(dir.path());
-    for t in 0..10 {
+fn damaged_wal_tail_keeps_earlier_commits_and_the_db_stays_writable() {
+    for (what, damage) in DAMAGE {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = open(dir.path());
+        for t in 0..10 {
+            let mut app = db.appender();
+            app.append(&metric("m", "a"), t, t as f64);
+            app.commit().expect("commit");
+        }
+        drop(db);
+        let wal_dir = dir.path().join(WAL_DIR);
+        let last = *segment::list(&wal_dir).expect("list").last().expect("segment");
+        let path = segment::path(&wal_dir, last);
+        std::fs::write(&path, damage(std::fs::read(&path).expect("read"))).expect("damage");
+
+        let db = open(dir.path());
+        // Garbage after intact records loses nothing; damage inside the last record loses it.
+        let kept = if what == "garbage appended" { 10 } else { 9 };
+        let want: Vec<_> = (0..kept).map(|t| (t, (t as f64).to_bits())).collect();
+        assert_eq!(dump(&db), vec![(metric("m", "a"), want.clone())], "{what}");
         let mut app = db.appender();
-        app.append(&metric("m", "a"), t, t as f64);
-        app.commit().expect("commit");
+        app.append(&metric("m", "a"), 10, 99.0);
+        app.append(&metric("m", "b"), 10, 1.0);
+        assert_eq!(app.commit().expect("commit").appended, 2, "{what}");
+        db.close().expect("close");
+
+        let db = open(dir.path());
+        let mut want_a = want;
+        want_a.push((10, 99.0f64.to_bits()));
+        assert_eq!(
+            dump(&db),
+            vec![(metric("m", "a"), want_a), (metric("m", "b"), vec![(10, 1.0f64.to_bits())])],
+            "{what}"
+        );
     }
-    drop(db);
-    let wal_dir = dir.path().join(WAL_DIR);
-    let last = *segment::list(&wal_dir).expect("list").last().expect("segment");
-    let path = segment::path(&wal_dir, last);
-    let len = std::fs::metadata(&path).expect("meta").len();
-    std::fs::OpenOptions::new().write(true).open(&path).expect("open").set_len(len - 4).expect("tear");
-
-    let db = open(dir.path());
-    let want: Vec<_> = (0..9).map(|t| (t, (t as f64).to_bits())).collect();
-    assert_eq!(dump(&db), vec![(metric("m", "a"), want.clone())]);
-    let mut app = db.appender();
-    app.append(&metric("m", "a"), 9, 99.0);
-    app.append(&metric("m", "b"), 9, 1.0);
-    assert_eq!(app.commit().expect("commit").appended, 2);
-    db.close().expect("close");
-
-    let db = open(dir.path());
-    let mut want_a = want;
-    want_a.push((9, 99.0f64.to_bits()));
-    assert_eq!(dump(&db), vec![(metric("m", "a"), want_a), (metric("m", "b"), vec![(9, 1.0f64.to_bits())])]);
 }
 
 #[test]

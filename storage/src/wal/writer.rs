@@ -41,8 +41,9 @@ impl WalWriter {
         self.seq
     }
 
-    /// Writes one commit's records with a single write to the OS (and an fsync under
-    /// [`SyncPolicy::Always`]). A commit never spans segments.
+    /// Writes one commit's records with a single write to the OS. A commit never spans
+    /// segments. On error nothing of `buf` stays in the log. The caller fsyncs with
+    /// [`WalWriter::sync`] when its policy says so ([`WalWriter::policy`]).
     pub fn write(&mut self, buf: &[u8]) -> Result<(), StorageError> {
         if self.broken {
             return Err(StorageError::Invalid(
@@ -63,10 +64,12 @@ impl WalWriter {
             return Err(StorageError::io(format!("writing WAL segment {}", self.seq), e));
         }
         self.size += buf.len() as u64;
-        if self.policy == SyncPolicy::Always {
-            self.file.sync_data().map_err(|e| StorageError::io("syncing the WAL", e))?;
-        }
         Ok(())
+    }
+
+    /// When commits are fsynced.
+    pub fn policy(&self) -> SyncPolicy {
+        self.policy
     }
 
     /// A handle on the current segment, so that a caller can fsync it without holding the
