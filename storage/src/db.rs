@@ -38,6 +38,10 @@ use crate::wal::{self, MetadataEntry, Record, RefSample, SEGMENT_SIZE, SyncPolic
 /// Name of the WAL directory inside the data directory.
 const WAL_DIR: &str = "wal";
 
+/// File locked while a process has the data directory open; the OS drops the lock when
+/// the process dies, so a `kill -9` never leaves it stale.
+const LOCK_FILE: &str = "lock";
+
 /// How a [`Db`] is run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbOptions {
@@ -66,6 +70,8 @@ struct CommitState {
 /// Shared by reference between threads; every method takes `&self`.
 pub struct Db {
     dir: PathBuf,
+    /// Holds the directory lock for the life of the database.
+    _lock: std::fs::File,
     head: Head,
     commit: Mutex<CommitState>,
 }
@@ -78,6 +84,7 @@ impl Db {
         let wal_dir = dir.join(WAL_DIR);
         std::fs::create_dir_all(&wal_dir)
             .map_err(|e| StorageError::io(format!("creating {}", wal_dir.display()), e))?;
+        let lock = lock_dir(dir)?;
         let head = Head::new();
         let mut replayer = Replayer::new(&head);
         let stats = wal::replay(&wal_dir, |r| replayer.apply(r))?;
@@ -99,6 +106,7 @@ impl Db {
         );
         Ok(Db {
             dir: dir.to_path_buf(),
+            _lock: lock,
             head,
             commit: Mutex::new(CommitState { wal, buf: Vec::new(), accepted: Vec::new() }),
         })
@@ -207,6 +215,27 @@ impl Db {
             rest = later;
         }
         self.head.add_sample_count(accepted.len() as u64);
+    }
+}
+
+/// Takes the data directory's exclusive lock, so two processes never write one WAL.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StorageError::io(format!("opening {}", path.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Invalid(format!(
+            "data directory {} is in use by another process",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(StorageError::io(format!("locking {}", path.display()), e))
+        }
     }
 }
 

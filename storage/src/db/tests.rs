@@ -37,6 +37,16 @@ fn metric(name: &str, job: &str) -> Labels {
 }
 
 #[test]
+fn a_second_open_of_the_same_dir_is_refused_until_the_first_closes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    let err = Db::open(dir.path(), DbOptions::default()).err().expect("locked");
+    assert!(err.to_string().contains("in use"), "{err}");
+    db.close().expect("close");
+    open(dir.path());
+}
+
+#[test]
 fn db_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Db>();
