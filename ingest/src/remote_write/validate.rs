@@ -171,14 +171,13 @@ pub fn validate_labels(wire: Vec<proto::Label>, limits: &Limits) -> Result<Label
     if limits.max_label_name_length > 0 && pairs.iter().any(|p| p.name.len() > limits.max_label_name_length) {
         return Err(InvalidSeries::NameTooLong { labels: text(&pairs), limit: limits.max_label_name_length });
     }
-    if limits.max_label_value_length > 0 {
-        if let Some(p) = pairs.iter().find(|p| p.value.len() > limits.max_label_value_length) {
-            return Err(InvalidSeries::ValueTooLong {
-                labels: text(&pairs),
-                name: p.name.clone(),
-                limit: limits.max_label_value_length,
-            });
-        }
+    let value_limit = limits.max_label_value_length;
+    if let Some(p) = pairs.iter().find(|p| value_limit > 0 && p.value.len() > value_limit) {
+        return Err(InvalidSeries::ValueTooLong {
+            labels: text(&pairs),
+            name: p.name.clone(),
+            limit: value_limit,
+        });
     }
     if !pairs.iter().any(|p| p.name == METRIC_NAME) {
         return Err(InvalidSeries::MissingMetricName { labels: text(&pairs) });
