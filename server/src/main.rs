@@ -1,1 +1,41 @@
-fn main() {}
+//! The `vigil` binary: parses flags, sets up logging and runs the server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use vigil_server::cli::DEFAULT_STORAGE_PATH;
+use vigil_server::{Cli, Config, ServeOptions, run, shutdown_signal};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match serve(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "vigil stopped with an error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(cli: Cli) -> anyhow::Result<()> {
+    let config = match &cli.config_file {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let storage_path = cli
+        .storage_path
+        .clone()
+        .or_else(|| config.storage.path.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_PATH));
+    tracing::info!(version = vigil_server::api::VERSION, storage_path = %storage_path.display(), "starting vigil");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let opts = ServeOptions { listen_address: cli.listen_address, storage_path, config };
+    runtime.block_on(run(opts, shutdown_signal()))
+}
