@@ -165,3 +165,52 @@ pub async fn shutdown_signal() {
         _ = term => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: vigil\r\nConnection: close\r\n\r\n");
+        tokio::task::spawn_blocking(move || {
+            let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+            conn.write_all(req.as_bytes()).expect("write");
+            let mut out = String::new();
+            conn.read_to_string(&mut out).expect("read");
+            out
+        })
+        .await
+        .expect("join")
+    }
+
+    #[tokio::test]
+    async fn serves_becomes_ready_and_shuts_down_cleanly() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = ServeOptions {
+            listen_address: addr.to_string(),
+            storage_path: dir.path().to_path_buf(),
+            config: Config::parse("storage:\n  wal_sync_interval: 10ms\n").expect("config"),
+        };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_on(listener, opts, Engine::default(), async {
+            let _ = stop_rx.await;
+        }));
+        let mut ready = String::new();
+        for _ in 0..100 {
+            ready = http_get(addr, "/-/ready").await;
+            if ready.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+        assert!(http_get(addr, "/api/v1/labels").await.ends_with(r#"{"status":"success","data":[]}"#));
+        // Let the WAL sync loop run a few times before stopping it.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        stop_tx.send(()).expect("server still running");
+        server.await.expect("join").expect("clean shutdown");
+    }
+}

@@ -25,21 +25,19 @@ pub async fn metadata(State(state): State<AppState>, params: Params) -> Result<A
         .await
         .map_err(|e| ApiError::internal(format!("metadata lookup panicked: {e}")))?;
     let mut data = String::from("{");
-    let mut families = 0i64;
-    for (family, entries) in all.iter().filter(|(f, _)| metric.is_none_or(|m| m == f)) {
-        // Prometheus: limit=0 answers nothing; limit_per_metric=0 means unlimited.
-        if limit >= 0 && families >= limit {
-            break;
-        }
-        if families > 0 {
+    // Prometheus: limit=0 answers nothing, a negative limit everything.
+    let families = usize::try_from(limit).unwrap_or(usize::MAX);
+    // limit_per_metric=0 or negative means unlimited.
+    let per_family = usize::try_from(per_metric).ok().filter(|&n| n > 0).unwrap_or(usize::MAX);
+    let selected = all.iter().filter(|(f, _)| metric.is_none_or(|m| m == f)).take(families);
+    for (i, (family, entries)) in selected.enumerate() {
+        if i > 0 {
             data.push(',');
         }
-        families += 1;
         json::push_str(&mut data, family);
         data.push_str(":[");
-        let take = if per_metric > 0 { per_metric as usize } else { usize::MAX };
-        for (i, md) in entries.iter().take(take).enumerate() {
-            if i > 0 {
+        for (j, md) in entries.iter().take(per_family).enumerate() {
+            if j > 0 {
                 data.push(',');
             }
             json::push_str_object(

@@ -6,6 +6,8 @@ mod metadata;
 pub mod params;
 mod query;
 pub mod response;
+#[cfg(test)]
+mod router_tests;
 mod status;
 mod write;
 
