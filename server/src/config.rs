@@ -122,7 +122,7 @@ impl Config {
             Some(at) => anyhow::anyhow!("{name}:{}:{}: {}", at.line(), at.column(), e.without_snippet()),
             None => anyhow::anyhow!("{name}: {}", e.without_snippet()),
         })?;
-        config.check().with_context(|| format!("{name}"))?;
+        config.check().with_context(|| name.to_string())?;
         Ok(config)
     }
 
