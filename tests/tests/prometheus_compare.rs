@@ -48,7 +48,8 @@ fn compare_all(vigil: &Api, prom: &Api) -> Vec<String> {
     }
     for q in RANGE_QUERIES {
         let (start, end) = (t - 20.0, t);
-        let d = diff_query_data(&vigil.query_range(q, start, end, 2.0), &prom.query_range(q, start, end, 2.0));
+        let d =
+            diff_query_data(&vigil.query_range(q, start, end, 2.0), &prom.query_range(q, start, end, 2.0));
         diffs.extend(d.into_iter().map(|d| format!("range {q} [{start},{end}]: {d}")));
     }
     diffs
