@@ -1,11 +1,13 @@
 //! The engine's entry points: instant and range queries with their options.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use vigil_storage::{Matcher, Querier};
+use vigil_storage::{Labels, Matcher, Querier, Sample};
 
 use crate::error::QueryError;
-use crate::value::QueryResult;
+use crate::eval::{Evaluator, Grid, Ser, Val, finish_vector};
+use crate::plan::{self, Expr, Kind, PlanContext};
+use crate::value::{MatrixSeries, QueryResult, Value, VectorElement};
 
 /// Settings of the engine; defaults are Prometheus's.
 #[derive(Debug, Clone)]
@@ -69,8 +71,25 @@ impl Engine {
         time_ms: i64,
         opts: &QueryOptions,
     ) -> Result<QueryResult, QueryError> {
-        let _ = (querier, query, time_ms, opts);
-        Err(QueryError::Execution("PromQL evaluation is not implemented yet".into()))
+        let plan = self.plan(query, time_ms, time_ms)?;
+        let grid = Grid { start: time_ms, step: INSTANT_STEP_MS, n: 1 };
+        let mut ev = self.evaluator(querier, opts);
+        let value = match ev.eval(&plan, &grid)? {
+            Val::Scalar(v) => Value::Scalar { t: time_ms, v: v[0] },
+            Val::Str(s) => Value::String { t: time_ms, v: s },
+            Val::Vector(ss) => Value::Vector(
+                finish_vector(ss)?
+                    .into_iter()
+                    .filter_map(|s| s.vals[0].map(|v| VectorElement { labels: s.labels, t: time_ms, v }))
+                    .collect(),
+            ),
+            Val::Matrix(ws) => Value::Matrix(
+                ws.into_iter()
+                    .map(|w| MatrixSeries { labels: w.effective_labels(), samples: w.samples })
+                    .collect(),
+            ),
+        };
+        Ok(QueryResult { value, warnings: ev.warnings, infos: ev.infos })
     }
 
     /// Evaluates `query` at every step from `start_ms` to `end_ms` (inclusive) and
@@ -84,14 +103,92 @@ impl Engine {
         step_ms: i64,
         opts: &QueryOptions,
     ) -> Result<QueryResult, QueryError> {
-        let _ = (querier, query, start_ms, end_ms, step_ms, opts);
-        Err(QueryError::Execution("PromQL evaluation is not implemented yet".into()))
+        if step_ms <= 0 {
+            return Err(QueryError::Parse(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer"
+                    .into(),
+            ));
+        }
+        if end_ms < start_ms {
+            return Err(QueryError::Parse("end timestamp must not be before start time".into()));
+        }
+        let plan = self.plan(query, start_ms, end_ms)?;
+        match plan.kind() {
+            Kind::Scalar | Kind::Vector => {}
+            Kind::Matrix => {
+                return Err(QueryError::Parse(
+                    "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"
+                        .into(),
+                ));
+            }
+            Kind::String => {
+                return Err(QueryError::Parse(
+                    "invalid expression type \"string\" for range query, must be Scalar or instant Vector"
+                        .into(),
+                ));
+            }
+        }
+        let n = usize::try_from((end_ms - start_ms) / step_ms)
+            .map_err(|_| QueryError::Parse("bad range".into()))?
+            + 1;
+        let grid = Grid { start: start_ms, step: step_ms, n };
+        let mut ev = self.evaluator(querier, opts);
+        let series = match ev.eval(&plan, &grid)? {
+            Val::Scalar(v) => vec![Ser {
+                labels: Labels::empty(),
+                drop_name: false,
+                vals: v.into_iter().map(Some).collect(),
+            }],
+            Val::Vector(ss) => finish_vector(ss)?,
+            _ => return Err(QueryError::Execution("range query did not give a vector".into())),
+        };
+        let mut out: Vec<MatrixSeries> = series
+            .into_iter()
+            .map(|s| MatrixSeries {
+                labels: s.labels,
+                samples: s
+                    .vals
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| v.map(|v| Sample::new(grid.t(i), v)))
+                    .collect(),
+            })
+            .filter(|s| !s.samples.is_empty())
+            .collect();
+        ev.check_samples(out.iter().map(|s| s.samples.len()).sum())?;
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(QueryResult { value: Value::Matrix(out), warnings: ev.warnings, infos: ev.infos })
+    }
+
+    fn plan(&self, query: &str, start: i64, end: i64) -> Result<Expr, QueryError> {
+        let ctx = PlanContext {
+            start,
+            end,
+            default_step: i64::try_from(self.opts.default_subquery_step.as_millis()).unwrap_or(i64::MAX),
+            experimental: self.opts.experimental_functions,
+        };
+        plan::parse(query, &ctx)
+    }
+
+    fn evaluator<'a>(&self, querier: &'a dyn Querier, opts: &QueryOptions) -> Evaluator<'a> {
+        let timeout = opts.timeout.map_or(self.opts.timeout, |t| t.min(self.opts.timeout));
+        let lookback = opts.lookback_delta.unwrap_or(self.opts.lookback_delta);
+        Evaluator {
+            querier,
+            lookback: i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX),
+            deadline: Instant::now() + timeout,
+            max_samples: self.opts.max_samples,
+            warnings: Vec::new(),
+            infos: Vec::new(),
+        }
     }
 }
+
+/// Step of the one-step grid of an instant query (any positive value works).
+const INSTANT_STEP_MS: i64 = 1;
 
 /// Parses a series selector such as `up{job="x"}` or `{__name__=~".+",}` into
 /// matchers, as the `match[]` parameter of the metadata endpoints needs.
 pub fn parse_selector(selector: &str) -> Result<Vec<Matcher>, QueryError> {
-    let _ = selector;
-    Err(QueryError::Parse("selector parsing is not implemented yet".into()))
+    plan::parse_selector(selector)
 }

@@ -9,6 +9,12 @@
 
 mod engine;
 mod error;
+mod eval;
+mod functions;
+mod histogram;
+mod mathx;
+mod plan;
+pub mod promqltest;
 mod value;
 
 pub use engine::{Engine, EngineOptions, QueryOptions, parse_selector};

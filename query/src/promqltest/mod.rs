@@ -1,0 +1,1 @@
+//! Runner for Prometheus test scripts.
