@@ -73,26 +73,6 @@ impl Expr {
             e => e,
         }
     }
-
-    /// Visits every selector (instant or range) in the tree.
-    pub(crate) fn selectors<'a>(&'a self, out: &mut Vec<&'a Selector>) {
-        match self {
-            Expr::Selector(s) | Expr::Range { sel: s, .. } => out.push(s),
-            Expr::Subquery { expr, .. } | Expr::Neg(expr) | Expr::Paren(expr) => expr.selectors(out),
-            Expr::Call { args, .. } => args.iter().for_each(|a| a.selectors(out)),
-            Expr::Aggregate { expr, param, .. } => {
-                expr.selectors(out);
-                if let Some(p) = param {
-                    p.selectors(out);
-                }
-            }
-            Expr::Binary { lhs, rhs, .. } => {
-                lhs.selectors(out);
-                rhs.selectors(out);
-            }
-            Expr::Number(_) | Expr::String(_) => {}
-        }
-    }
 }
 
 /// A series selector with its time modifiers resolved.
@@ -382,6 +362,37 @@ pub(crate) fn convert(e: &pp::Expr, ctx: &PlanContext) -> Result<Expr, QueryErro
             return Err(QueryError::Execution("extension expressions are not supported".into()));
         }
     })
+}
+
+/// The matchers of every selector in a query, read straight from the parser's AST so
+/// that it works even where the plan would refuse the query (unsupported functions).
+pub(crate) fn selector_matchers(query: &str) -> Option<Vec<Vec<Matcher>>> {
+    fn walk(e: &pp::Expr, out: &mut Vec<Vec<Matcher>>) {
+        let ctx = PlanContext { start: 0, end: 0, default_step: 1, experimental: true };
+        match e {
+            pp::Expr::VectorSelector(vs) => out.extend(convert_selector(vs, &ctx).ok().map(|s| s.matchers)),
+            pp::Expr::MatrixSelector(m) => out.extend(convert_selector(&m.vs, &ctx).ok().map(|s| s.matchers)),
+            pp::Expr::Aggregate(a) => {
+                walk(&a.expr, out);
+                if let Some(p) = &a.param {
+                    walk(p, out);
+                }
+            }
+            pp::Expr::Unary(u) => walk(&u.expr, out),
+            pp::Expr::Binary(b) => {
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
+            }
+            pp::Expr::Paren(p) => walk(&p.expr, out),
+            pp::Expr::Subquery(s) => walk(&s.expr, out),
+            pp::Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
+            _ => {}
+        }
+    }
+    let ast = pp::parse(query).ok()?;
+    let mut out = Vec::new();
+    walk(&ast, &mut out);
+    Some(out)
 }
 
 /// Parses a bare series selector (`up`, `{job="a"}`) into matchers.

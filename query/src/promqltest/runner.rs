@@ -10,7 +10,7 @@ use super::compare::{Expected, check_instant, check_matrix, describe_expected, d
 use super::notation::{Point, parse_duration, parse_number, parse_series_line, unquote};
 use super::{Outcome, Report, Status};
 use crate::engine::{Engine, EngineOptions, QueryOptions};
-use crate::plan::{self, PlanContext};
+use crate::plan;
 
 /// Skip reason for evals that touch native-histogram data.
 const NEEDS_NATIVE_HISTOGRAMS: &str = "needs native histograms";
@@ -111,9 +111,11 @@ pub fn run_script(file: &str, text: &str, opts: &EngineOptions) -> Report {
             continue;
         }
         let header_line = i + 1;
+        let word = header.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
         let mut block: Vec<(usize, &str)> = Vec::new();
         let mut j = i + 1;
-        while j < lines.len() {
+        // `clear` takes no block; a command may follow it directly.
+        while j < lines.len() && word != "clear" {
             let l = lines[j].trim();
             if l.is_empty() || l.starts_with('#') {
                 break;
@@ -122,7 +124,6 @@ pub fn run_script(file: &str, text: &str, opts: &EngineOptions) -> Report {
             j += 1;
         }
         i = j;
-        let word = header.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
         let fail = |msg: String| Outcome {
             file: file.to_string(),
             line: header_line,
@@ -337,13 +338,9 @@ fn skip_reason(ev: &Eval, loaded: &Loaded, header: &str, block: &[(usize, &str)]
     if ev.needs_histograms || ev.query.contains("{{") {
         return Some(NEEDS_NATIVE_HISTOGRAMS);
     }
-    let ctx = PlanContext { start: 0, end: 0, default_step: 60_000, experimental: true };
-    let Ok(p) = plan::parse(&ev.query, &ctx) else { return None };
-    let mut sels = Vec::new();
-    p.selectors(&mut sels);
-    let touches = |set: &[Labels]| {
-        sels.iter().any(|s| set.iter().any(|l| s.matchers.iter().all(|m| m.matches_labels(l))))
-    };
+    let sels = plan::selector_matchers(&ev.query)?;
+    let touches =
+        |set: &[Labels]| sels.iter().any(|ms| set.iter().any(|l| ms.iter().all(|m| m.matches_labels(l))));
     if touches(&loaded.histograms) {
         return Some(NEEDS_NATIVE_HISTOGRAMS);
     }
