@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use vigil_storage::{Labels, Matcher, Querier, Sample};
 
 use crate::error::QueryError;
-use crate::eval::{Evaluator, Grid, Ser, Val, finish_vector};
+use crate::eval::{Evaluator, Grid, QueryRange, Ser, Val, finish_vector};
 use crate::plan::{self, Expr, Kind, PlanContext};
 use crate::value::{MatrixSeries, QueryResult, Value, VectorElement};
 
@@ -73,7 +73,7 @@ impl Engine {
     ) -> Result<QueryResult, QueryError> {
         let plan = self.plan(query, time_ms, time_ms)?;
         let grid = Grid { start: time_ms, step: INSTANT_STEP_MS, n: 1 };
-        let mut ev = self.evaluator(querier, opts);
+        let mut ev = self.evaluator(querier, opts, QueryRange { start: time_ms, end: time_ms, step: 0 });
         let value = match ev.eval(&plan, &grid)? {
             Val::Scalar(v) => Value::Scalar { t: time_ms, v: v[0] },
             Val::Str(s) => Value::String { t: time_ms, v: s },
@@ -132,7 +132,8 @@ impl Engine {
             .map_err(|_| QueryError::Parse("bad range".into()))?
             + 1;
         let grid = Grid { start: start_ms, step: step_ms, n };
-        let mut ev = self.evaluator(querier, opts);
+        let mut ev =
+            self.evaluator(querier, opts, QueryRange { start: start_ms, end: end_ms, step: step_ms });
         let series = match ev.eval(&plan, &grid)? {
             Val::Scalar(v) => vec![Ser {
                 labels: Labels::empty(),
@@ -170,11 +171,17 @@ impl Engine {
         plan::parse(query, &ctx)
     }
 
-    fn evaluator<'a>(&self, querier: &'a dyn Querier, opts: &QueryOptions) -> Evaluator<'a> {
+    fn evaluator<'a>(
+        &self,
+        querier: &'a dyn Querier,
+        opts: &QueryOptions,
+        query: QueryRange,
+    ) -> Evaluator<'a> {
         let timeout = opts.timeout.map_or(self.opts.timeout, |t| t.min(self.opts.timeout));
         let lookback = opts.lookback_delta.unwrap_or(self.opts.lookback_delta);
         Evaluator {
             querier,
+            query,
             lookback: i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX),
             deadline: Instant::now() + timeout,
             max_samples: self.opts.max_samples,

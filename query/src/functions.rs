@@ -34,6 +34,10 @@ const RANGE_FUNCTIONS: &[&str] = &[
     "present_over_time",
     "absent_over_time",
     "mad_over_time",
+    "ts_of_min_over_time",
+    "ts_of_max_over_time",
+    "ts_of_last_over_time",
+    "ts_of_first_over_time",
     "changes",
     "resets",
     "deriv",
@@ -71,6 +75,10 @@ const OTHER_FUNCTIONS: &[&str] = &[
     "sort_by_label_desc",
     "absent",
     "histogram_quantile",
+    "start",
+    "end",
+    "range",
+    "step",
 ];
 
 /// Whether the engine evaluates the function.
@@ -81,7 +89,7 @@ pub(crate) fn is_supported(name: &str) -> bool {
 /// The type a call of the function returns.
 pub(crate) fn return_kind(name: &str) -> Kind {
     match name {
-        "time" | "pi" | "scalar" => Kind::Scalar,
+        "time" | "pi" | "scalar" | "start" | "end" | "range" | "step" => Kind::Scalar,
         _ => Kind::Vector,
     }
 }
@@ -138,6 +146,10 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) 
     match name {
         "time" => Ok(Val::Scalar((0..g.n).map(|i| g.t(i) as f64 / 1000.0).collect())),
         "pi" => Ok(Val::Scalar(vec![PI; g.n])),
+        "start" => Ok(Val::Scalar(vec![ev.query.start as f64 / 1000.0; g.n])),
+        "end" => Ok(Val::Scalar(vec![ev.query.end as f64 / 1000.0; g.n])),
+        "range" => Ok(Val::Scalar(vec![(ev.query.end - ev.query.start) as f64 / 1000.0; g.n])),
+        "step" => Ok(Val::Scalar(vec![ev.query.step as f64 / 1000.0; g.n])),
         "vector" => {
             let s = ev.eval_scalar(arg(args, 0, name)?, g)?;
             Ok(Val::Vector(vec![Ser {
@@ -560,6 +572,11 @@ fn range_function(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) -
         "last_over_time" => pts.last().map(|s| s.v),
         "first_over_time" => pts.first().map(|s| s.v),
         "present_over_time" => Some(1.0),
+        "ts_of_min_over_time" => Some(extreme_time(pts, |a, b| a < b) as f64 / 1000.0),
+        "ts_of_max_over_time" => Some(extreme_time(pts, |a, b| a > b) as f64 / 1000.0),
+        "ts_of_last_over_time" => pts.last().map(|s| s.t as f64 / 1000.0),
+        "ts_of_first_over_time" => pts.first().map(|s| s.t as f64 / 1000.0),
+        "mad_over_time" if pts.iter().any(|s| s.v.is_nan()) => Some(f64::NAN),
         "mad_over_time" => {
             let mut vals: Vec<f64> = pts.iter().map(|s| s.v).collect();
             let median = quantile(0.5, &mut vals);
@@ -643,6 +660,18 @@ pub(crate) fn extrapolated_rate(
 /// How far past the average sample interval a window edge may be and still be
 /// extrapolated to (Prometheus's `extrapolationThreshold`).
 const EXTRAPOLATION_THRESHOLD: f64 = 1.1;
+
+/// Timestamp of the first point whose value beats all earlier ones under `better`
+/// (a NaN is beaten by anything).
+fn extreme_time(pts: &[Sample], better: impl Fn(f64, f64) -> bool) -> i64 {
+    let mut best = pts[0];
+    for s in &pts[1..] {
+        if better(s.v, best.v) || best.v.is_nan() {
+            best = *s;
+        }
+    }
+    best.t
+}
 
 /// `irate` and `idelta`: from the last two points.
 fn instant_value(pts: &[Sample], is_rate: bool) -> Option<f64> {

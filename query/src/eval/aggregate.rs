@@ -75,6 +75,7 @@ pub(super) fn aggregate(
     match op {
         AggOp::Topk | AggOp::Bottomk | AggOp::Limitk => {
             let k = param_scalar.unwrap_or_default();
+            check_k(&k)?;
             return Ok(Val::Vector(select_k(op, input, &member, groups.len(), &k, g)));
         }
         AggOp::LimitRatio => return Err(QueryError::Execution("limit_ratio() is not supported yet".into())),
@@ -95,12 +96,13 @@ pub(super) fn aggregate(
             let Some(v) = *v else { continue };
             let slot = &mut acc[gi][step];
             match slot {
-                None => {
-                    *slot = Some(Acc { count: 1.0, value: v, comp: 0.0, mean: v, incremental: false });
-                    if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
-                        *slot = Some(Acc { count: 1.0, value: 0.0, comp: 0.0, mean: v, incremental: false });
-                    }
+                None if matches!(op, AggOp::Stddev | AggOp::Stdvar) => {
+                    // Start from zero so that a lone NaN or Inf gives NaN, as in Prometheus.
+                    let mut a = Acc::default();
+                    add(op, &mut a, v);
+                    *slot = Some(a);
                 }
+                None => *slot = Some(Acc { count: 1.0, value: v, comp: 0.0, mean: v, incremental: false }),
                 Some(a) => add(op, a, v),
             }
         }
@@ -172,6 +174,22 @@ fn finish(op: AggOp, a: &Acc) -> f64 {
         _ => a.value,
     }
 }
+
+/// Prometheus refuses a `k` that is NaN or does not fit an int64.
+fn check_k(k: &[f64]) -> Result<(), QueryError> {
+    for &v in k {
+        if v.is_nan() {
+            return Err(QueryError::Execution("Parameter value is NaN".into()));
+        }
+        if v >= I64_LIMIT || v < -I64_LIMIT {
+            return Err(QueryError::Execution(format!("Scalar value {v} overflows int64")));
+        }
+    }
+    Ok(())
+}
+
+/// 2^63: the first float beyond int64's range.
+const I64_LIMIT: f64 = 9_223_372_036_854_775_808.0;
 
 /// `topk`, `bottomk` and `limitk`: the output series are input series, kept only at
 /// the steps where they were chosen.

@@ -91,9 +91,19 @@ pub(crate) enum Val {
     Matrix(Vec<Windowed>),
 }
 
+/// The top-level query's time range, for `start()`, `end()`, `range()` and `step()`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct QueryRange {
+    pub start: i64,
+    pub end: i64,
+    /// 0 for an instant query.
+    pub step: i64,
+}
+
 /// State of one query's evaluation.
 pub(crate) struct Evaluator<'a> {
     pub querier: &'a dyn Querier,
+    pub query: QueryRange,
     pub lookback: i64,
     pub deadline: Instant,
     pub max_samples: usize,
