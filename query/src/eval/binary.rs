@@ -213,7 +213,7 @@ fn vector_vector(
                 let first = &one_labels[one_at[id].1];
                 let sig = match_labels(&one_labels[j], m);
                 return Err(QueryError::Execution(format!(
-                    "found duplicate series for the match group {sig} on the {side} hand-side of the operation: [{}, {first}];many-to-many matching not allowed: matching labels must be unique on one side",
+                    "found duplicate series for the match group {sig} on the {side} hand-side of the operation: [{first}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
                     one_labels[j]
                 )));
             }
@@ -226,15 +226,6 @@ fn vector_vector(
             }
             let j = one_at[id].1;
             let Some(rv) = one[j].vals[step] else { continue };
-            let (x, y) = if one_to_many { (rv, lv) } else { (lv, rv) };
-            let (v, keep) = apply(op, x, y);
-            let v = if return_bool {
-                if keep { 1.0 } else { 0.0 }
-            } else if keep {
-                v
-            } else {
-                continue;
-            };
             let oi = match pair_out.get(&(i, j)) {
                 Some(&oi) => oi,
                 None => {
@@ -269,6 +260,15 @@ fn vector_vector(
                     "multiple matches for labels: grouping labels must ensure unique matches".into(),
                 ));
             }
+            let (x, y) = if one_to_many { (rv, lv) } else { (lv, rv) };
+            let (v, keep) = apply(op, x, y);
+            let v = if return_bool {
+                if keep { 1.0 } else { 0.0 }
+            } else if keep {
+                v
+            } else {
+                continue;
+            };
             out[oi].vals[step] = Some(v);
         }
     }

@@ -338,7 +338,12 @@ fn skip_reason(ev: &Eval, loaded: &Loaded, header: &str, block: &[(usize, &str)]
     if ev.needs_histograms || ev.query.contains("{{") {
         return Some(NEEDS_NATIVE_HISTOGRAMS);
     }
-    let sels = plan::selector_matchers(&ev.query)?;
+    let Some(sels) = plan::selector_matchers(&ev.query) else {
+        // The parser refuses the query (e.g. histogram trim operators): fall back to
+        // looking for the names of histogram series in its text.
+        let named = loaded.histograms.iter().filter_map(|l| l.metric_name()).any(|n| mentions(&ev.query, n));
+        return named.then_some(NEEDS_NATIVE_HISTOGRAMS);
+    };
     let touches =
         |set: &[Labels]| sels.iter().any(|ms| set.iter().any(|l| ms.iter().all(|m| m.matches_labels(l))));
     if touches(&loaded.histograms) {
@@ -348,6 +353,16 @@ fn skip_reason(ev: &Eval, loaded: &Loaded, header: &str, block: &[(usize, &str)]
         return Some(NEEDS_START_TIMESTAMPS);
     }
     None
+}
+
+/// Whether `query` contains `name` as a whole identifier.
+fn mentions(query: &str, name: &str) -> bool {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    query.match_indices(name).any(|(i, _)| {
+        let before = query[..i].chars().next_back().is_none_or(|c| !is_ident(c));
+        let after = query[i + name.len()..].chars().next().is_none_or(|c| !is_ident(c));
+        before && after
+    })
 }
 
 fn run_eval(
