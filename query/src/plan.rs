@@ -162,6 +162,11 @@ pub(crate) struct VectorMatching {
     pub labels: Vec<String>,
     /// Extra labels copied from the "one" side (`group_left(a, b)`).
     pub include: Vec<String>,
+    /// `fill_left(v)`: value used when the (after `group_right`, swapped) left side
+    /// has no series for a match group.
+    pub fill_lhs: Option<f64>,
+    /// `fill_right(v)`: the same for the right ("one") side.
+    pub fill_rhs: Option<f64>,
 }
 
 /// Query-wide times that `@ start()` / `@ end()` refer to.
@@ -336,9 +341,6 @@ pub(crate) fn convert(e: &pp::Expr, ctx: &PlanContext) -> Result<Expr, QueryErro
             let op = bin_op(&b.op.to_string())?;
             let default = pp::BinModifier::default();
             let m = b.modifier.as_ref().unwrap_or(&default);
-            if m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some() {
-                return Err(QueryError::Execution("fill modifiers are not supported yet".into()));
-            }
             let (card, include) = match &m.card {
                 VectorMatchCardinality::OneToOne => (Card::OneToOne, Vec::new()),
                 VectorMatchCardinality::ManyToOne(l) => (Card::ManyToOne, l.labels.clone()),
@@ -354,7 +356,14 @@ pub(crate) fn convert(e: &pp::Expr, ctx: &PlanContext) -> Result<Expr, QueryErro
                 op,
                 lhs: Box::new(convert(&b.lhs, ctx)?),
                 rhs: Box::new(convert(&b.rhs, ctx)?),
-                matching: VectorMatching { card, on, labels, include },
+                matching: VectorMatching {
+                    card,
+                    on,
+                    labels,
+                    include,
+                    fill_lhs: m.fill_values.lhs,
+                    fill_rhs: m.fill_values.rhs,
+                },
                 return_bool: m.return_bool,
             }
         }

@@ -198,6 +198,7 @@ fn vector_vector(
     // one_at[sig] = (step + 1, series index) of the "one" side's series at the step.
     let mut one_at = vec![(0usize, 0usize); sigs.len()];
     let mut matched = vec![0usize; sigs.len()];
+    let mut many_at = vec![0usize; sigs.len()];
     let mut inserted: HashMap<(usize, usize), usize> = HashMap::new();
     for step in 0..g.n {
         if step % 256 == 0 {
@@ -271,10 +272,70 @@ fn vector_vector(
             };
             out[oi].vals[step] = Some(v);
         }
+        if m.fill_rhs.is_none() && m.fill_lhs.is_none() {
+            continue;
+        }
+        // fill_right: a "many" series without a partner meets the fill value.
+        if let Some(fv) = m.fill_rhs {
+            for (i, &id) in im.iter().enumerate() {
+                let Some(lv) = many[i].vals[step] else { continue };
+                if one_at[id].0 == marker {
+                    continue;
+                }
+                let (x, y) = if one_to_many { (fv, lv) } else { (lv, fv) };
+                let Some(v) = combine(op, x, y, return_bool) else { continue };
+                let oi = *pair_out.entry((i, usize::MAX)).or_insert_with(|| {
+                    let labels = result_labels(&many[i].labels, &Labels::empty(), m);
+                    output(&mut out, &mut out_index, labels, drop_name || many[i].drop_name, g.n)
+                });
+                out[oi].vals[step] = Some(v);
+            }
+        }
+        // fill_left: a match group with no "many" series gets one, labelled by the group.
+        if let Some(fv) = m.fill_lhs {
+            for (i, &id) in im.iter().enumerate() {
+                if many[i].vals[step].is_some() {
+                    many_at[id] = marker;
+                }
+            }
+            for (j, &id) in io.iter().enumerate() {
+                let Some(rv) = one[j].vals[step] else { continue };
+                if many_at[id] == marker {
+                    continue;
+                }
+                let (x, y) = if one_to_many { (rv, fv) } else { (fv, rv) };
+                let Some(v) = combine(op, x, y, return_bool) else { continue };
+                let oi = *pair_out
+                    .entry((usize::MAX, j))
+                    .or_insert_with(|| output(&mut out, &mut out_index, sigs[id].clone(), true, g.n));
+                out[oi].vals[step] = Some(v);
+            }
+        }
     }
     let _ = &many_labels;
     out.retain(|s| s.vals.iter().any(Option::is_some));
     Ok(out)
+}
+
+/// The value of `x op y`, or `None` when a comparison filters the pair out.
+fn combine(op: BinOp, x: f64, y: f64, return_bool: bool) -> Option<f64> {
+    let (v, keep) = apply(op, x, y);
+    if return_bool { Some(if keep { 1.0 } else { 0.0 }) } else { keep.then_some(v) }
+}
+
+/// The index of the output series with these labels, creating it if needed.
+fn output(
+    out: &mut Vec<Ser>,
+    index: &mut HashMap<Labels, usize>,
+    labels: Labels,
+    drop_name: bool,
+    n: usize,
+) -> usize {
+    let key = if drop_name { labels.to_builder().del(METRIC_NAME).build() } else { labels.clone() };
+    *index.entry(key).or_insert_with(|| {
+        out.push(Ser { labels, drop_name, vals: vec![None; n] });
+        out.len() - 1
+    })
 }
 
 /// The labels a series is matched on, for error messages.
@@ -297,7 +358,14 @@ mod tests {
     }
 
     fn matching(card: Card, on: bool, labels: &[&str]) -> VectorMatching {
-        VectorMatching { card, on, labels: labels.iter().map(|s| s.to_string()).collect(), include: vec![] }
+        VectorMatching {
+            card,
+            on,
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            include: vec![],
+            fill_lhs: None,
+            fill_rhs: None,
+        }
     }
 
     fn evaluator(q: &vigil_storage::memory::MemStorage) -> Evaluator<'_> {
