@@ -71,7 +71,7 @@ impl Engine {
         time_ms: i64,
         opts: &QueryOptions,
     ) -> Result<QueryResult, QueryError> {
-        let plan = self.plan(query, time_ms, time_ms)?;
+        let plan = self.plan(query, time_ms, time_ms, 0)?;
         let grid = Grid { start: time_ms, step: INSTANT_STEP_MS, n: 1 };
         let mut ev = self.evaluator(querier, opts, QueryRange { start: time_ms, end: time_ms, step: 0 });
         let value = match ev.eval(&plan, &grid)? {
@@ -112,7 +112,7 @@ impl Engine {
         if end_ms < start_ms {
             return Err(QueryError::Parse("end timestamp must not be before start time".into()));
         }
-        let plan = self.plan(query, start_ms, end_ms)?;
+        let plan = self.plan(query, start_ms, end_ms, step_ms)?;
         match plan.kind() {
             Kind::Scalar | Kind::Vector => {}
             Kind::Matrix => {
@@ -161,10 +161,11 @@ impl Engine {
         Ok(QueryResult { value: Value::Matrix(out), warnings: ev.warnings, infos: ev.infos })
     }
 
-    fn plan(&self, query: &str, start: i64, end: i64) -> Result<Expr, QueryError> {
+    fn plan(&self, query: &str, start: i64, end: i64, step: i64) -> Result<Expr, QueryError> {
         let ctx = PlanContext {
             start,
             end,
+            step,
             default_step: i64::try_from(self.opts.default_subquery_step.as_millis()).unwrap_or(i64::MAX),
             experimental: self.opts.experimental_functions,
         };

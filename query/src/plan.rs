@@ -9,6 +9,7 @@ use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{self as pp, AtModifier, LabelModifier, Offset, VectorMatchCardinality};
 use vigil_storage::{METRIC_NAME, MatchOp, Matcher};
 
+use crate::duration_expr::{DurationContext, rewrite as rewrite_durations};
 use crate::error::QueryError;
 use crate::functions;
 
@@ -174,13 +175,17 @@ pub(crate) struct VectorMatching {
 pub(crate) struct PlanContext {
     pub start: i64,
     pub end: i64,
+    /// The query's step (0 for an instant query), for `step()` in durations.
+    pub step: i64,
     pub default_step: i64,
     pub experimental: bool,
 }
 
 /// Parses a query and converts it into the plan.
 pub(crate) fn parse(query: &str, ctx: &PlanContext) -> Result<Expr, QueryError> {
-    let ast = pp::parse(query).map_err(|e| QueryError::Parse(parse_error_text(&e)))?;
+    let dctx = DurationContext { step: ctx.step, range: ctx.end - ctx.start };
+    let query = rewrite_durations(query, dctx).map_err(|e| QueryError::Parse(parse_error_text(&e)))?;
+    let ast = pp::parse(&query).map_err(|e| QueryError::Parse(parse_error_text(&e)))?;
     convert(&ast, ctx)
 }
 
@@ -377,7 +382,7 @@ pub(crate) fn convert(e: &pp::Expr, ctx: &PlanContext) -> Result<Expr, QueryErro
 /// that it works even where the plan would refuse the query (unsupported functions).
 pub(crate) fn selector_matchers(query: &str) -> Option<Vec<Vec<Matcher>>> {
     fn walk(e: &pp::Expr, out: &mut Vec<Vec<Matcher>>) {
-        let ctx = PlanContext { start: 0, end: 0, default_step: 1, experimental: true };
+        let ctx = PlanContext { start: 0, end: 0, step: 0, default_step: 1, experimental: true };
         match e {
             pp::Expr::VectorSelector(vs) => out.extend(convert_selector(vs, &ctx).ok().map(|s| s.matchers)),
             pp::Expr::MatrixSelector(m) => out.extend(convert_selector(&m.vs, &ctx).ok().map(|s| s.matchers)),
@@ -398,7 +403,8 @@ pub(crate) fn selector_matchers(query: &str) -> Option<Vec<Vec<Matcher>>> {
             _ => {}
         }
     }
-    let ast = pp::parse(query).ok()?;
+    let dctx = DurationContext { step: 0, range: 0 };
+    let ast = pp::parse(&rewrite_durations(query, dctx).ok()?).ok()?;
     let mut out = Vec::new();
     walk(&ast, &mut out);
     Some(out)
@@ -406,7 +412,7 @@ pub(crate) fn selector_matchers(query: &str) -> Option<Vec<Vec<Matcher>>> {
 
 /// Parses a bare series selector (`up`, `{job="a"}`) into matchers.
 pub(crate) fn parse_selector(s: &str) -> Result<Vec<Matcher>, QueryError> {
-    let ctx = PlanContext { start: 0, end: 0, default_step: 60_000, experimental: false };
+    let ctx = PlanContext { start: 0, end: 0, step: 0, default_step: 60_000, experimental: false };
     match parse(s, &ctx)? {
         Expr::Selector(sel) if sel.offset == 0 && sel.at.is_none() => Ok(sel.matchers),
         _ => Err(QueryError::Parse(format!("invalid parameter \"match[]\": {s:?} is not a series selector"))),
@@ -418,7 +424,7 @@ mod tests {
     use super::*;
 
     fn ctx() -> PlanContext {
-        PlanContext { start: 1_000, end: 9_000, default_step: 60_000, experimental: true }
+        PlanContext { start: 1_000, end: 9_000, step: 0, default_step: 60_000, experimental: true }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::engine::EngineOptions;
 
+pub(crate) use notation::parse_duration as parse_duration_ms;
 pub use runner::run_script;
 
 /// Most samples a query may load in the scripts (Prometheus's test setting).
