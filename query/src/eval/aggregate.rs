@@ -138,16 +138,8 @@ fn add(op: AggOp, a: &mut Acc, v: f64) {
             let q = (a.count - 1.0) / a.count;
             (a.mean, a.comp) = kahan_inc(v / a.count, q * a.mean, q * a.comp);
         }
-        AggOp::Min => {
-            if a.value > v || a.value.is_nan() {
-                a.value = v;
-            }
-        }
-        AggOp::Max => {
-            if a.value < v || a.value.is_nan() {
-                a.value = v;
-            }
-        }
+        AggOp::Min if a.value > v || a.value.is_nan() => a.value = v,
+        AggOp::Max if a.value < v || a.value.is_nan() => a.value = v,
         AggOp::Stddev | AggOp::Stdvar => {
             let delta = v - a.mean;
             a.mean += delta / a.count;
@@ -181,7 +173,7 @@ fn check_k(k: &[f64]) -> Result<(), QueryError> {
         if v.is_nan() {
             return Err(QueryError::Execution("Parameter value is NaN".into()));
         }
-        if v >= I64_LIMIT || v < -I64_LIMIT {
+        if !(-I64_LIMIT..I64_LIMIT).contains(&v) {
             return Err(QueryError::Execution(format!("Scalar value {v} overflows int64")));
         }
     }

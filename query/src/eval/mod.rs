@@ -100,6 +100,9 @@ pub(crate) struct QueryRange {
     pub step: i64,
 }
 
+/// A selected series and its sample (if any) per step.
+pub(crate) type InstantSeries = (Labels, Vec<Option<Sample>>);
+
 /// State of one query's evaluation.
 pub(crate) struct Evaluator<'a> {
     pub querier: &'a dyn Querier,
@@ -202,7 +205,7 @@ impl Evaluator<'_> {
         &mut self,
         sel: &Selector,
         g: &Grid,
-    ) -> Result<Vec<(Labels, Vec<Option<Sample>>)>, QueryError> {
+    ) -> Result<Vec<InstantSeries>, QueryError> {
         let eff = |t: i64| sel.at.unwrap_or(t) - sel.offset;
         let (lo, hi) = (eff(g.start), eff(g.end()));
         let hints =

@@ -137,6 +137,9 @@ fn merge_same_labels(ss: Vec<Ser>) -> Result<Vec<Ser>, QueryError> {
     Ok(out)
 }
 
+/// One input series' index and its value per step.
+pub(crate) type SlideResult = (usize, Vec<Option<f64>>);
+
 /// Slides the window along every series and applies `f` to each step's points;
 /// `f` returning `None` leaves no value at that step. Output labels are the input's.
 pub(crate) fn slide(
@@ -144,7 +147,7 @@ pub(crate) fn slide(
     input: &RangeInput,
     g: &Grid,
     mut f: impl FnMut(&[Sample], &Window) -> Option<f64>,
-) -> Result<Vec<(usize, Vec<Option<f64>>)>, QueryError> {
+) -> Result<Vec<SlideResult>, QueryError> {
     let mut out = Vec::with_capacity(input.series.len());
     for (si, s) in input.series.iter().enumerate() {
         ev.check_deadline()?;

@@ -248,9 +248,10 @@ fn find_eq(s: &str) -> Option<usize> {
 /// Parses a whole `<series> <values>` line.
 pub(crate) fn parse_series_line(line: &str) -> Result<SeriesLine, String> {
     let (desc, rest) = split_series(line).ok_or("empty series line")?;
-    let (rest, start_timestamps) = match rest.strip_prefix("@st") {
-        Some(r) => (r, true),
-        None => (rest, false),
+    let (desc, rest, start_timestamps) = match (desc.strip_suffix("@st"), rest.strip_prefix("@st")) {
+        (Some(d), _) => (d, rest, true),
+        (None, Some(r)) => (desc, r, true),
+        (None, None) => (desc, rest, false),
     };
     let labels = parse_labels(desc)?;
     if rest.contains("{{") {

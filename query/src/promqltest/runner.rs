@@ -94,6 +94,7 @@ struct Eval {
 struct Loaded {
     histograms: Vec<Labels>,
     start_timestamps: Vec<Labels>,
+    type_and_unit: Vec<Labels>,
 }
 
 /// Runs a script's text; `file` names it in the report.
@@ -178,6 +179,9 @@ fn load(
         } else if s.histogram {
             loaded.histograms.push(s.labels);
         } else {
+            if s.labels.get("__type__").is_some() || s.labels.get("__unit__").is_some() {
+                loaded.type_and_unit.push(s.labels.clone());
+            }
             series.insert(s.labels, s.points);
         }
     }
@@ -351,6 +355,9 @@ fn skip_reason(ev: &Eval, loaded: &Loaded, header: &str, block: &[(usize, &str)]
     }
     if touches(&loaded.start_timestamps) {
         return Some(NEEDS_START_TIMESTAMPS);
+    }
+    if touches(&loaded.type_and_unit) {
+        return Some(NEEDS_TYPE_AND_UNIT);
     }
     None
 }
