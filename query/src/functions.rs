@@ -75,6 +75,7 @@ const OTHER_FUNCTIONS: &[&str] = &[
     "sort_by_label_desc",
     "absent",
     "histogram_quantile",
+    "info",
     "start",
     "end",
     "range",
@@ -246,6 +247,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) 
             Ok(Val::Vector(vec![Ser { labels, drop_name: false, vals }]))
         }
         "histogram_quantile" => histogram_quantile(ev, args, g),
+        "info" => crate::info::info(ev, args, g),
         other => Err(QueryError::Execution(format!("function {other}() is not supported yet"))),
     }
 }

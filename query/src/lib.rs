@@ -13,6 +13,7 @@ mod error;
 mod eval;
 mod functions;
 mod histogram;
+mod info;
 mod mathx;
 mod plan;
 pub mod promqltest;
