@@ -13,6 +13,7 @@ use crate::eval::{Evaluator, Grid, Ser, Val};
 use crate::histogram::{Bucket, bucket_quantile};
 use crate::mathx::{kahan_inc, quantile};
 use crate::plan::{Expr, Kind};
+use crate::range_modifiers::RangeModifier;
 
 /// Functions over a range vector.
 const RANGE_FUNCTIONS: &[&str] = &[
@@ -520,6 +521,9 @@ fn range_function(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) -
         params.push(ev.eval_scalar(a, g)?);
     }
     let input = ev.range_input(range_arg, g)?;
+    if input.modifier != RangeModifier::None {
+        return modified_range_function(ev, name, &input, g);
+    }
     if name == "absent_over_time" {
         let mut vals = vec![Some(1.0); g.n];
         let present = crate::eval::slide_windows(ev, &input, g, |_, _| Some(1.0))?;
@@ -608,6 +612,130 @@ fn range_function(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) -
             })
             .collect(),
     ))
+}
+
+/// Functions that accept `anchored`, as Prometheus lists them in its error.
+const ANCHORED_FUNCTIONS: &[&str] = &["changes", "delta", "increase", "rate", "resets"];
+/// Functions that accept `smoothed`.
+const SMOOTHED_FUNCTIONS: &[&str] = &["delta", "increase", "rate"];
+
+/// A range function over an `anchored` or `smoothed` range selector: the window's
+/// points are completed from the samples around it and never extrapolated.
+fn modified_range_function(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    input: &crate::eval::RangeInput,
+    g: &Grid,
+) -> Result<Val, QueryError> {
+    let allowed =
+        if input.modifier == RangeModifier::Anchored { ANCHORED_FUNCTIONS } else { SMOOTHED_FUNCTIONS };
+    if !allowed.contains(&name) {
+        return Err(QueryError::Execution(format!(
+            "{} modifier can only be used with: {} - not with {name}",
+            input.modifier.name(),
+            allowed.join(", ")
+        )));
+    }
+    let counter = matches!(name, "rate" | "increase");
+    let lookback = input.lookback;
+    let mut pts: Vec<Sample> = Vec::new();
+    let results = crate::eval::slide_in_context(ev, input, g, |all, lo, hi, w| {
+        pts.clear();
+        match input.modifier {
+            RangeModifier::Anchored => {
+                if lo >= hi {
+                    return None;
+                }
+                if lo > 0 && all[lo - 1].t > w.start - lookback {
+                    pts.push(Sample::new(w.start, all[lo - 1].v));
+                }
+                pts.extend_from_slice(&all[lo..hi]);
+            }
+            _ => {
+                let (first, last) = smoothed_edges(all, lo, hi, w, lookback, counter)?;
+                pts.push(first);
+                pts.extend(all[lo..hi].iter().filter(|s| s.t > first.t && s.t < last.t));
+                pts.push(last);
+            }
+        }
+        let v = match name {
+            "changes" => {
+                pts.windows(2).filter(|p| !(p[0].v == p[1].v || (p[0].v.is_nan() && p[1].v.is_nan()))).count()
+                    as f64
+            }
+            "resets" => pts.windows(2).filter(|p| p[1].v < p[0].v).count() as f64,
+            _ => {
+                let (first, last) = (pts[0], pts[pts.len() - 1]);
+                let mut d = last.v - first.v;
+                if counter {
+                    for p in pts.windows(2) {
+                        if p[1].v < p[0].v {
+                            d += p[0].v;
+                        }
+                    }
+                }
+                if name == "rate" { d / (w.range as f64 / 1000.0) } else { d }
+            }
+        };
+        Some(v)
+    })?;
+    Ok(Val::Vector(
+        results
+            .into_iter()
+            .map(|(si, vals)| Ser { labels: input.series[si].labels.clone(), drop_name: true, vals })
+            .collect(),
+    ))
+}
+
+/// The interpolated points at a smoothed window's start and end, or `None` when the
+/// data lies entirely before or after the window.
+fn smoothed_edges(
+    all: &[Sample],
+    lo: usize,
+    hi: usize,
+    w: &crate::eval::Window,
+    lookback: i64,
+    counter: bool,
+) -> Option<(Sample, Sample)> {
+    // Start: interpolate between the last sample at or before it and the next one.
+    let first = if lo > 0 && all[lo - 1].t > w.start - lookback {
+        let a = all[lo - 1];
+        match all.get(lo) {
+            Some(&b) => Sample::new(w.start, interpolate(a, b, w.start, counter)),
+            None => return None,
+        }
+    } else if lo < hi {
+        all[lo]
+    } else {
+        return None;
+    };
+    // End: interpolate between the last sample at or before it and the next one.
+    let last = if hi > 0 {
+        let a = all[hi - 1];
+        match all.get(hi) {
+            Some(&b) if b.t < w.end + lookback && a.t != w.end => {
+                Sample::new(w.end, interpolate(a, b, w.end, counter))
+            }
+            _ if a.t > w.start => a,
+            _ => return None,
+        }
+    } else {
+        return None;
+    };
+    Some((first, last))
+}
+
+/// The value at `t` on the line from `a` to `b`; across a counter reset the counter
+/// is taken to have restarted from zero at `a`.
+pub(crate) fn interpolate(a: Sample, b: Sample, t: i64, counter: bool) -> f64 {
+    if t <= a.t {
+        return a.v;
+    }
+    let frac = (t - a.t) as f64 / (b.t - a.t) as f64;
+    if counter && b.v < a.v {
+        return b.v * frac;
+    }
+    a.v + (b.v - a.v) * frac
 }
 
 /// `rate`, `increase` and `delta` with Prometheus's extrapolation: to the window's

@@ -68,7 +68,9 @@ pub(crate) fn info(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result<Va
         None => Vec::new(),
         Some(Expr::Selector(s)) => s.matchers.clone(),
         Some(_) => {
-            return Err(QueryError::Execution("info(): the second argument must be a series selector".into()));
+            return Err(QueryError::Execution(
+                "info(): the second argument must be a series selector".into(),
+            ));
         }
     };
     let (mut name_matchers, data_matchers): (Vec<Matcher>, Vec<Matcher>) =
@@ -91,7 +93,8 @@ pub(crate) fn info(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result<Va
     };
     let mut info_matchers = name_matchers.clone();
     info_matchers.extend(data_matchers.iter().cloned());
-    let infos = ev.select_instant(&Selector { matchers: info_matchers, offset, at }, g)?;
+    let infos = ev
+        .select_instant(&Selector { matchers: info_matchers, offset, at, modifier: Default::default() }, g)?;
 
     // Info series by identifying labels.
     let ident = |l: &Labels| -> Vec<String> {

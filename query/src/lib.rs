@@ -17,6 +17,7 @@ mod info;
 mod mathx;
 mod plan;
 pub mod promqltest;
+mod range_modifiers;
 mod value;
 
 pub use engine::{Engine, EngineOptions, QueryOptions, parse_selector};

@@ -12,6 +12,7 @@ use vigil_storage::{METRIC_NAME, MatchOp, Matcher};
 use crate::duration_expr::{DurationContext, rewrite as rewrite_durations};
 use crate::error::QueryError;
 use crate::functions;
+use crate::range_modifiers::{MODIFIER_LABEL, RangeModifier, rewrite as rewrite_modifiers};
 
 /// A node of the plan.
 #[derive(Debug, Clone)]
@@ -84,6 +85,8 @@ pub(crate) struct Selector {
     pub offset: i64,
     /// `@` time in ms, `start()`/`end()` already resolved.
     pub at: Option<i64>,
+    /// `anchored` / `smoothed`.
+    pub modifier: RangeModifier,
 }
 
 /// Aggregation operators.
@@ -184,7 +187,8 @@ pub(crate) struct PlanContext {
 /// Parses a query and converts it into the plan.
 pub(crate) fn parse(query: &str, ctx: &PlanContext) -> Result<Expr, QueryError> {
     let dctx = DurationContext { step: ctx.step, range: ctx.end - ctx.start };
-    let query = rewrite_durations(query, dctx).map_err(|e| QueryError::Parse(parse_error_text(&e)))?;
+    let query = rewrite_modifiers(query);
+    let query = rewrite_durations(&query, dctx).map_err(|e| QueryError::Parse(parse_error_text(&e)))?;
     let ast = pp::parse(&query).map_err(|e| QueryError::Parse(parse_error_text(&e)))?;
     convert(&ast, ctx)
 }
@@ -242,10 +246,15 @@ fn convert_selector(vs: &pp::VectorSelector, ctx: &PlanContext) -> Result<Select
     if let Some(name) = &vs.name {
         matchers.push(Matcher::equal(METRIC_NAME, name.clone()));
     }
+    let mut modifier = RangeModifier::None;
     for m in &vs.matchers.matchers {
+        if m.name == MODIFIER_LABEL {
+            modifier = RangeModifier::from_name(&m.value).unwrap_or_default();
+            continue;
+        }
         matchers.push(convert_matcher(m)?);
     }
-    Ok(Selector { matchers, offset: offset_ms(&vs.offset), at: at_ms(&vs.at, ctx) })
+    Ok(Selector { matchers, offset: offset_ms(&vs.offset), at: at_ms(&vs.at, ctx), modifier })
 }
 
 fn agg_op(op: &str) -> Result<AggOp, QueryError> {
@@ -404,7 +413,7 @@ pub(crate) fn selector_matchers(query: &str) -> Option<Vec<Vec<Matcher>>> {
         }
     }
     let dctx = DurationContext { step: 0, range: 0 };
-    let ast = pp::parse(&rewrite_durations(query, dctx).ok()?).ok()?;
+    let ast = pp::parse(&rewrite_durations(&rewrite_modifiers(query), dctx).ok()?).ok()?;
     let mut out = Vec::new();
     walk(&ast, &mut out);
     Some(out)
@@ -414,7 +423,9 @@ pub(crate) fn selector_matchers(query: &str) -> Option<Vec<Vec<Matcher>>> {
 pub(crate) fn parse_selector(s: &str) -> Result<Vec<Matcher>, QueryError> {
     let ctx = PlanContext { start: 0, end: 0, step: 0, default_step: 60_000, experimental: false };
     match parse(s, &ctx)? {
-        Expr::Selector(sel) if sel.offset == 0 && sel.at.is_none() => Ok(sel.matchers),
+        Expr::Selector(sel) if sel.offset == 0 && sel.at.is_none() && sel.modifier == RangeModifier::None => {
+            Ok(sel.matchers)
+        }
         _ => Err(QueryError::Parse(format!("invalid parameter \"match[]\": {s:?} is not a series selector"))),
     }
 }

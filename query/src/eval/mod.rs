@@ -18,8 +18,9 @@ use vigil_storage::{Labels, METRIC_NAME, Querier, Sample, SelectHints, is_stale_
 use crate::error::QueryError;
 use crate::functions;
 use crate::plan::{Expr, Selector};
+use crate::range_modifiers::RangeModifier;
 
-pub(crate) use windows::{RangeInput, Window, slide as slide_windows};
+pub(crate) use windows::{RangeInput, Window, slide as slide_windows, slide_in_context};
 
 /// The evaluation times: `n` steps from `start`, `step` apart.
 #[derive(Debug, Clone, Copy)]
@@ -208,8 +209,15 @@ impl Evaluator<'_> {
     ) -> Result<Vec<InstantSeries>, QueryError> {
         let eff = |t: i64| sel.at.unwrap_or(t) - sel.offset;
         let (lo, hi) = (eff(g.start), eff(g.end()));
-        let hints =
-            SelectHints { start: lo - self.lookback + 1, end: hi, step: g.step, range: 0, func: None };
+        let smoothed = sel.modifier == RangeModifier::Smoothed;
+        let after = if smoothed { self.lookback } else { 0 };
+        let hints = SelectHints {
+            start: lo - self.lookback + 1,
+            end: hi + after,
+            step: g.step,
+            range: 0,
+            func: None,
+        };
         let series = self.querier.select(&sel.matchers, &hints)?;
         let mut out = Vec::with_capacity(series.len());
         let mut total = 0usize;
@@ -236,6 +244,15 @@ impl Evaluator<'_> {
                 } else {
                     let x = samples[idx - 1];
                     (x.t > te - self.lookback && !is_stale_nan(x.v)).then_some(x)
+                };
+                // `smoothed`: the value on the line to the next sample.
+                let p = match (p, samples.get(idx)) {
+                    (Some(a), Some(&b))
+                        if smoothed && a.t < te && b.t < te + self.lookback && !is_stale_nan(b.v) =>
+                    {
+                        Some(Sample::new(a.t, crate::functions::interpolate(a, b, te, false)))
+                    }
+                    _ => p,
                 };
                 any |= p.is_some();
                 total += p.is_some() as usize;

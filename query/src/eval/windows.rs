@@ -6,6 +6,7 @@ use vigil_storage::{Sample, SelectHints, is_stale_nan};
 use super::{Evaluator, Grid, Ser, Val, Windowed};
 use crate::error::QueryError;
 use crate::plan::Expr;
+use crate::range_modifiers::RangeModifier;
 
 /// The points of a range selector or subquery, with the window's geometry.
 pub(crate) struct RangeInput {
@@ -14,6 +15,10 @@ pub(crate) struct RangeInput {
     pub range: i64,
     pub offset: i64,
     pub at: Option<i64>,
+    /// `anchored` / `smoothed` on a range selector.
+    pub modifier: RangeModifier,
+    /// The lookback delta, which bounds how far outside the window those look.
+    pub lookback: i64,
 }
 
 impl RangeInput {
@@ -42,9 +47,12 @@ pub(super) fn range_input(ev: &mut Evaluator<'_>, e: &Expr, g: &Grid) -> Result<
     match e.unparen() {
         Expr::Range { sel, range } => {
             let eff = |t: i64| sel.at.unwrap_or(t) - sel.offset;
+            // Modifiers look up to one lookback before (and, smoothed, after) the window.
+            let before = if sel.modifier == RangeModifier::None { 0 } else { ev.lookback };
+            let after = if sel.modifier == RangeModifier::Smoothed { ev.lookback } else { 0 };
             let hints = SelectHints {
-                start: eff(g.start) - range + 1,
-                end: eff(g.end()),
+                start: eff(g.start) - range + 1 - before,
+                end: eff(g.end()) + after,
                 step: g.step,
                 range: *range,
                 func: None,
@@ -65,7 +73,14 @@ pub(super) fn range_input(ev: &mut Evaluator<'_>, e: &Expr, g: &Grid) -> Result<
                 }
             }
             ev.check_samples(total)?;
-            Ok(RangeInput { series: out, range: *range, offset: sel.offset, at: sel.at })
+            Ok(RangeInput {
+                series: out,
+                range: *range,
+                offset: sel.offset,
+                at: sel.at,
+                modifier: sel.modifier,
+                lookback: ev.lookback,
+            })
         }
         Expr::Subquery { expr, range, step, offset, at } => {
             let eff = |t: i64| at.unwrap_or(t) - offset;
@@ -101,7 +116,14 @@ pub(super) fn range_input(ev: &mut Evaluator<'_>, e: &Expr, g: &Grid) -> Result<
                     }
                 }
             }
-            Ok(RangeInput { series, range: *range, offset: *offset, at: *at })
+            Ok(RangeInput {
+                series,
+                range: *range,
+                offset: *offset,
+                at: *at,
+                modifier: RangeModifier::None,
+                lookback: ev.lookback,
+            })
         }
         _ => Err(QueryError::Execution("expected a range vector".into())),
     }
@@ -148,6 +170,17 @@ pub(crate) fn slide(
     g: &Grid,
     mut f: impl FnMut(&[Sample], &Window) -> Option<f64>,
 ) -> Result<Vec<SlideResult>, QueryError> {
+    slide_in_context(ev, input, g, |all, lo, hi, w| if lo < hi { f(&all[lo..hi], w) } else { None })
+}
+
+/// Like [`slide`], but `f` sees the whole series and the window as `all[lo..hi]`, so
+/// it can look at the samples around the window.
+pub(crate) fn slide_in_context(
+    ev: &Evaluator<'_>,
+    input: &RangeInput,
+    g: &Grid,
+    mut f: impl FnMut(&[Sample], usize, usize, &Window) -> Option<f64>,
+) -> Result<Vec<SlideResult>, QueryError> {
     let mut out = Vec::with_capacity(input.series.len());
     for (si, s) in input.series.iter().enumerate() {
         ev.check_deadline()?;
@@ -174,11 +207,7 @@ pub(crate) fn slide(
             while hi < pts.len() && pts[hi].t <= end {
                 hi += 1;
             }
-            let v = if lo < hi {
-                f(&pts[lo..hi], &Window { start, end, t, range: input.range, step: i })
-            } else {
-                None
-            };
+            let v = f(pts, lo, hi, &Window { start, end, t, range: input.range, step: i });
             any |= v.is_some();
             vals.push(v);
         }
