@@ -73,7 +73,8 @@ impl Engine {
     ) -> Result<QueryResult, QueryError> {
         let plan = self.plan(query, time_ms, time_ms, 0)?;
         let grid = Grid { start: time_ms, step: INSTANT_STEP_MS, n: 1 };
-        let mut ev = self.evaluator(querier, opts, QueryRange { start: time_ms, end: time_ms, step: 0 });
+        let mut ev =
+            self.evaluator(querier, query, opts, QueryRange { start: time_ms, end: time_ms, step: 0 });
         let value = match ev.eval(&plan, &grid)? {
             Val::Scalar(v) => Value::Scalar { t: time_ms, v: v[0] },
             Val::Str(s) => Value::String { t: time_ms, v: s },
@@ -133,7 +134,7 @@ impl Engine {
             + 1;
         let grid = Grid { start: start_ms, step: step_ms, n };
         let mut ev =
-            self.evaluator(querier, opts, QueryRange { start: start_ms, end: end_ms, step: step_ms });
+            self.evaluator(querier, query, opts, QueryRange { start: start_ms, end: end_ms, step: step_ms });
         let series = match ev.eval(&plan, &grid)? {
             Val::Scalar(v) => vec![Ser {
                 labels: Labels::empty(),
@@ -175,6 +176,7 @@ impl Engine {
     fn evaluator<'a>(
         &self,
         querier: &'a dyn Querier,
+        text: &'a str,
         opts: &QueryOptions,
         query: QueryRange,
     ) -> Evaluator<'a> {
@@ -182,6 +184,7 @@ impl Engine {
         let lookback = opts.lookback_delta.unwrap_or(self.opts.lookback_delta);
         Evaluator {
             querier,
+            text,
             query,
             lookback: i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX),
             deadline: Instant::now() + timeout,

@@ -77,6 +77,8 @@ const OTHER_FUNCTIONS: &[&str] = &[
     "absent",
     "histogram_quantile",
     "info",
+    "min_of",
+    "max_of",
     "start",
     "end",
     "range",
@@ -91,7 +93,7 @@ pub(crate) fn is_supported(name: &str) -> bool {
 /// The type a call of the function returns.
 pub(crate) fn return_kind(name: &str) -> Kind {
     match name {
-        "time" | "pi" | "scalar" | "start" | "end" | "range" | "step" => Kind::Scalar,
+        "time" | "pi" | "scalar" | "start" | "end" | "range" | "step" | "min_of" | "max_of" => Kind::Scalar,
         _ => Kind::Vector,
     }
 }
@@ -148,6 +150,12 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) 
     match name {
         "time" => Ok(Val::Scalar((0..g.n).map(|i| g.t(i) as f64 / 1000.0).collect())),
         "pi" => Ok(Val::Scalar(vec![PI; g.n])),
+        "min_of" | "max_of" => {
+            let a = ev.eval_scalar(arg(args, 0, name)?, g)?;
+            let b = ev.eval_scalar(arg(args, 1, name)?, g)?;
+            let f = if name == "min_of" { go_min } else { go_max };
+            Ok(Val::Scalar(a.into_iter().zip(b).map(|(x, y)| f(x, y)).collect()))
+        }
         "start" => Ok(Val::Scalar(vec![ev.query.start as f64 / 1000.0; g.n])),
         "end" => Ok(Val::Scalar(vec![ev.query.end as f64 / 1000.0; g.n])),
         "range" => Ok(Val::Scalar(vec![(ev.query.end - ev.query.start) as f64 / 1000.0; g.n])),
@@ -207,6 +215,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) 
         "label_join" => label_join(ev, args, g),
         "sort" | "sort_desc" => {
             let mut v = ev.eval_vector(arg(args, 0, name)?, g)?;
+            warn_sort_in_range_query(ev, name);
             if g.n == 1 {
                 let desc = name == "sort_desc";
                 v.sort_by(|a, b| {
@@ -224,6 +233,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) 
         }
         "sort_by_label" | "sort_by_label_desc" => {
             let mut v = ev.eval_vector(arg(args, 0, name)?, g)?;
+            warn_sort_in_range_query(ev, name);
             let names = (1..args.len()).map(|i| string_arg(args, i, name)).collect::<Result<Vec<_>, _>>()?;
             let desc = name == "sort_by_label_desc";
             v.sort_by(|a, b| {
@@ -250,6 +260,14 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) 
         "histogram_quantile" => histogram_quantile(ev, args, g),
         "info" => crate::info::info(ev, args, g),
         other => Err(QueryError::Execution(format!("function {other}() is not supported yet"))),
+    }
+}
+
+/// Range queries are always sorted by labels; Prometheus says so when asked to sort.
+fn warn_sort_in_range_query(ev: &mut Evaluator<'_>, name: &str) {
+    if ev.query.step > 0 {
+        let text = "PromQL warning: sort is ineffective for range queries since results are always ordered by labels";
+        ev.warn(text.into(), name, None);
     }
 }
 
@@ -475,13 +493,20 @@ fn label_join(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result<Val, Qu
 }
 
 fn histogram_quantile(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result<Val, QueryError> {
-    let phi = ev.eval_scalar(arg(args, 0, "histogram_quantile")?, g)?;
-    let v = ev.eval_vector(arg(args, 1, "histogram_quantile")?, g)?;
+    let name = "histogram_quantile";
+    let phi = ev.eval_scalar(arg(args, 0, name)?, g)?;
+    ev.check_quantile_param(&phi, name, 0);
+    let v = ev.eval_vector(arg(args, 1, name)?, g)?;
     let mut gid: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<(Labels, Vec<(f64, usize)>)> = Vec::new();
     for (i, s) in v.iter().enumerate() {
-        let Some(le) = s.labels.get("le").and_then(|x| x.trim().parse::<f64>().ok()) else {
-            ev.warnings.push("bucket label \"le\" is missing or has a malformed value".into());
+        let raw = s.labels.get("le").unwrap_or("");
+        let Some(le) = parse_go_float(raw) else {
+            let text = format!(
+                "PromQL warning: bucket label \"le\" is missing or has a malformed value of {raw:?} for metric name {:?}",
+                s.labels.metric_name().unwrap_or("")
+            );
+            ev.warn(text, name, Some(1));
             continue;
         };
         let key = s.labels.to_builder().del("le").del(METRIC_NAME).build();
@@ -494,6 +519,7 @@ fn histogram_quantile(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result
     let mut out = Vec::with_capacity(groups.len());
     let mut buckets = Vec::new();
     for (labels, members) in groups {
+        let mut forced_monotonic = false;
         let mut vals = vec![None; g.n];
         for (step, slot) in vals.iter_mut().enumerate() {
             buckets.clear();
@@ -501,12 +527,31 @@ fn histogram_quantile(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result
                 members.iter().filter_map(|&(le, i)| v[i].vals[step].map(|c| Bucket { upper: le, count: c })),
             );
             if !buckets.is_empty() {
-                *slot = Some(bucket_quantile(phi[step], &mut buckets).0);
+                let (q, forced) = bucket_quantile(phi[step], &mut buckets);
+                *slot = Some(q);
+                forced_monotonic |= forced;
             }
+        }
+        if forced_monotonic {
+            let metric =
+                members.first().and_then(|&(_, i)| v[i].labels.metric_name()).unwrap_or("").to_string();
+            let text = format!(
+                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {metric:?}"
+            );
+            ev.info(text, name, Some(1));
         }
         out.push(Ser { labels, drop_name: true, vals });
     }
     Ok(Val::Vector(out))
+}
+
+/// Parses a bucket bound as Go's `strconv.ParseFloat` would (`+Inf`, `1e3`, ...).
+fn parse_go_float(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("infinity") || t.eq_ignore_ascii_case("+infinity") {
+        return if t.is_empty() { None } else { Some(f64::INFINITY) };
+    }
+    t.parse::<f64>().ok()
 }
 
 fn range_function(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) -> Result<Val, QueryError> {
@@ -519,6 +564,9 @@ fn range_function(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) -
     let mut params = Vec::with_capacity(scalar_args.len());
     for a in scalar_args {
         params.push(ev.eval_scalar(a, g)?);
+    }
+    if name == "quantile_over_time" {
+        ev.check_quantile_param(&params[0], name, 0);
     }
     let input = ev.range_input(range_arg, g)?;
     if input.modifier != RangeModifier::None {

@@ -7,6 +7,7 @@
 //! Public surface: [`Engine`], [`EngineOptions`], [`QueryOptions`], [`parse_selector`],
 //! [`Value`], [`VectorElement`], [`MatrixSeries`], [`QueryResult`], [`QueryError`].
 
+mod annotations;
 mod duration_expr;
 mod engine;
 mod error;

@@ -81,6 +81,7 @@ pub(super) fn aggregate(
         AggOp::LimitRatio => return Err(QueryError::Execution("limit_ratio() is not supported yet".into())),
         AggOp::Quantile => {
             let phi = param_scalar.unwrap_or_default();
+            ev.check_quantile_param(&phi, "quantile", 0);
             return Ok(Val::Vector(quantiles(&input, &member, groups, &phi, g)));
         }
         AggOp::CountValues => {

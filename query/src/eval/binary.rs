@@ -371,6 +371,7 @@ mod tests {
     fn evaluator(q: &vigil_storage::memory::MemStorage) -> Evaluator<'_> {
         Evaluator {
             querier: q,
+            text: "",
             query: Default::default(),
             lookback: 300_000,
             deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),

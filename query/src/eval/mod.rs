@@ -107,6 +107,8 @@ pub(crate) type InstantSeries = (Labels, Vec<Option<Sample>>);
 /// State of one query's evaluation.
 pub(crate) struct Evaluator<'a> {
     pub querier: &'a dyn Querier,
+    /// The query text, to place annotations.
+    pub text: &'a str,
     pub query: QueryRange,
     pub lookback: i64,
     pub deadline: Instant,
@@ -116,6 +118,33 @@ pub(crate) struct Evaluator<'a> {
 }
 
 impl Evaluator<'_> {
+    /// Adds a warning once; `func`/`arg` say which call (or argument) it is about.
+    pub(crate) fn warn(&mut self, text: String, func: &str, arg: Option<usize>) {
+        let w = crate::annotations::with_position(text, crate::annotations::position(self.text, func, arg));
+        if !self.warnings.contains(&w) {
+            self.warnings.push(w);
+        }
+    }
+
+    /// Adds an info once, placed like [`Evaluator::warn`].
+    pub(crate) fn info(&mut self, text: String, func: &str, arg: Option<usize>) {
+        let w = crate::annotations::with_position(text, crate::annotations::position(self.text, func, arg));
+        if !self.infos.contains(&w) {
+            self.infos.push(w);
+        }
+    }
+
+    /// Warns about quantiles outside [0, 1] as Prometheus does.
+    pub(crate) fn check_quantile_param(&mut self, phi: &[f64], func: &str, arg: usize) {
+        if let Some(bad) = phi.iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0) {
+            let text = format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {}",
+                crate::annotations::go_g(*bad)
+            );
+            self.warn(text, func, Some(arg));
+        }
+    }
+
     /// Fails once the query's deadline has passed.
     pub(crate) fn check_deadline(&self) -> Result<(), QueryError> {
         if Instant::now() > self.deadline {
