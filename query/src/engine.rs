@@ -71,7 +71,23 @@ impl Engine {
         time_ms: i64,
         opts: &QueryOptions,
     ) -> Result<QueryResult, QueryError> {
-        let plan = self.plan(query, time_ms, time_ms, 0)?;
+        self.instant_query_pinned(querier, query, time_ms, None, opts)
+    }
+
+    /// An instant query whose selectors and subqueries without `@` are first pinned
+    /// to `pin` (the test runner's step-invariance check).
+    pub(crate) fn instant_query_pinned(
+        &self,
+        querier: &dyn Querier,
+        query: &str,
+        time_ms: i64,
+        pin: Option<i64>,
+        opts: &QueryOptions,
+    ) -> Result<QueryResult, QueryError> {
+        let mut plan = self.plan(query, time_ms, time_ms, 0)?;
+        if let Some(p) = pin {
+            plan::pin_at(&mut plan, p);
+        }
         let grid = Grid { start: time_ms, step: INSTANT_STEP_MS, n: 1 };
         let mut ev =
             self.evaluator(querier, query, opts, QueryRange { start: time_ms, end: time_ms, step: 0 });

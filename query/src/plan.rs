@@ -387,6 +387,33 @@ pub(crate) fn convert(e: &pp::Expr, ctx: &PlanContext) -> Result<Expr, QueryErro
     })
 }
 
+/// Gives every selector and subquery without `@` the time `at`, leaving the inside of
+/// subqueries alone (they are pinned as a whole).
+pub(crate) fn pin_at(e: &mut Expr, at: i64) {
+    match e {
+        Expr::Selector(s) | Expr::Range { sel: s, .. } => {
+            s.at.get_or_insert(at);
+        }
+        // Once the subquery itself is pinned, what it evaluates inside stays as written.
+        Expr::Subquery { at: sub_at, .. } => {
+            sub_at.get_or_insert(at);
+        }
+        Expr::Neg(x) | Expr::Paren(x) => pin_at(x, at),
+        Expr::Call { args, .. } => args.iter_mut().for_each(|a| pin_at(a, at)),
+        Expr::Aggregate { expr, param, .. } => {
+            pin_at(expr, at);
+            if let Some(p) = param {
+                pin_at(p, at);
+            }
+        }
+        Expr::Binary { lhs, rhs, .. } => {
+            pin_at(lhs, at);
+            pin_at(rhs, at);
+        }
+        Expr::Number(_) | Expr::String(_) => {}
+    }
+}
+
 /// The matchers of every selector in a query, read straight from the parser's AST so
 /// that it works even where the plan would refuse the query (unsupported functions).
 pub(crate) fn selector_matchers(query: &str) -> Option<Vec<Vec<Matcher>>> {

@@ -192,12 +192,8 @@ pub(crate) fn slide_in_context(
             let t = g.t(i);
             let end = input.window_end(t);
             let start = end - input.range;
-            if input.at.is_some() && i > 0 {
-                // Every step sees the same window; reuse the first result.
-                let v = vals[0];
-                vals.push(v);
-                continue;
-            }
+            // With `@` every step sees the same window, but functions such as
+            // predict_linear still depend on the step's own time, so each is evaluated.
             while lo < pts.len() && pts[lo].t <= start {
                 lo += 1;
             }

@@ -11,6 +11,7 @@ use super::notation::{Point, parse_duration, parse_number, parse_series_line, un
 use super::{Outcome, Report, Status};
 use crate::engine::{Engine, EngineOptions, QueryOptions};
 use crate::plan;
+use crate::value::{Value, VectorElement};
 
 /// Skip reason for evals that touch native-histogram data.
 const NEEDS_NATIVE_HISTOGRAMS: &str = "needs native histograms";
@@ -406,11 +407,107 @@ fn run_eval(
         (None, Some((start, _, step))) => check_matrix(&ev.expected, start, step, &res.value),
         (None, None) => check_instant(&ev.expected, ev.ordered, &res.value),
     };
-    match check {
+    if let Err(why) = check {
+        return failed(format!("{} ({why})", describe_value(&res.value)));
+    }
+    if let Err(why) = step_invariance_check(engine, storage, ev) {
+        return failed(format!("with every selector pinned by @: {why}"));
+    }
+    match range_mode_check(engine, storage, ev) {
         Ok(()) => Status::Passed,
-        Err(why) => failed(format!("{} ({why})", describe_value(&res.value))),
+        Err(why) => failed(format!("in range mode: {why}")),
     }
 }
+
+/// Prometheus's runner also evaluates every instant eval as a range query from t-1m
+/// to t+1m and expects the same answer at t.
+fn range_mode_check(engine: &Engine, storage: &MemStorage, ev: &Eval) -> Result<(), String> {
+    let lower = ev.query.to_ascii_lowercase();
+    let uses_query_range = ["start()", "end()", "range()", "step()"].iter().any(|f| lower.contains(f));
+    if ev.range.is_some()
+        || ev.range_vector.is_some()
+        || ev.ordered
+        || ev.fail.is_some()
+        || uses_query_range
+        || matches!(ev.expected, Expected::String(_))
+    {
+        return Ok(());
+    }
+    let t = ev.at;
+    let res = engine
+        .range_query(
+            storage,
+            &ev.query,
+            t - RANGE_MODE_SPAN_MS,
+            t + RANGE_MODE_SPAN_MS,
+            RANGE_MODE_SPAN_MS,
+            &QueryOptions::default(),
+        )
+        .map_err(|e| format!("error: {e}"))?;
+    let Value::Matrix(ms) = &res.value else { return Err("range query did not return a matrix".into()) };
+    let at_t: Vec<VectorElement> = ms
+        .iter()
+        .filter_map(|s| {
+            s.samples.iter().find(|p| p.t == t).map(|p| VectorElement { labels: s.labels.clone(), t, v: p.v })
+        })
+        .collect();
+    let value = match &ev.expected {
+        Expected::Scalar(_) => match at_t.as_slice() {
+            [e] if e.labels.is_empty() => Value::Scalar { t, v: e.v },
+            _ => Value::Vector(at_t),
+        },
+        _ => Value::Vector(at_t),
+    };
+    check_instant(&ev.expected, false, &value).map_err(|why| format!("{} ({why})", describe_value(&value)))
+}
+
+/// Functions whose answer depends on the evaluation time itself, for which
+/// Prometheus's runner skips the step-invariance check.
+const TIME_DEPENDENT_FUNCTIONS: &[&str] = &[
+    "time",
+    "timestamp",
+    "predict_linear",
+    "start",
+    "end",
+    "range",
+    "step",
+    "year",
+    "month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "days_in_month",
+    "hour",
+    "minute",
+];
+
+/// Prometheus's runner pins every selector of an instant eval to its time with `@`
+/// and expects the same answer at other evaluation times.
+fn step_invariance_check(engine: &Engine, storage: &MemStorage, ev: &Eval) -> Result<(), String> {
+    if ev.range.is_some() || ev.fail.is_some() || matches!(ev.expected, Expected::String(_)) {
+        return Ok(());
+    }
+    let lower = ev.query.to_ascii_lowercase();
+    if TIME_DEPENDENT_FUNCTIONS.iter().any(|f| mentions(&lower, f)) {
+        return Ok(());
+    }
+    let t = ev.at;
+    let times: Vec<i64> = if t == 0 { vec![-1000, 0, 1000] } else { vec![-10 * t, 0, t / 5, t, 10 * t] };
+    for at in times {
+        let res = engine
+            .instant_query_pinned(storage, &ev.query, at, Some(t), &QueryOptions::default())
+            .map_err(|e| format!("error at {at}ms: {e}"))?;
+        let check = match ev.range_vector {
+            Some((start, _, step)) => check_matrix(&ev.expected, start, step, &res.value),
+            None => check_instant(&ev.expected, ev.ordered, &res.value),
+        };
+        check.map_err(|why| format!("at {at}ms: {} ({why})", describe_value(&res.value)))?;
+    }
+    Ok(())
+}
+
+/// Half-width and step of the range-mode rerun (Prometheus uses one minute).
+const RANGE_MODE_SPAN_MS: i64 = 60_000;
 
 fn expectation_text(ev: &Eval) -> String {
     match &ev.fail {
