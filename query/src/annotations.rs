@@ -39,7 +39,7 @@ pub(crate) fn position(query: &str, func: &str, arg: Option<usize>) -> Option<(u
 
 /// Byte offset where the `k`-th argument of the call whose name ends before `from`
 /// begins, skipping any `by (...)`/`without (...)` clause before the arguments.
-fn argument_start(b: &[u8], from: usize, k: usize) -> Option<usize> {
+pub(crate) fn argument_start(b: &[u8], from: usize, k: usize) -> Option<usize> {
     let mut i = from;
     // Skip to the argument list: the '(' that is not a grouping clause.
     loop {

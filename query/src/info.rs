@@ -16,6 +16,37 @@ const IDENTIFYING_LABELS: &[&str] = &["instance", "job"];
 /// The info metric used when the selector names none.
 const DEFAULT_INFO_METRIC: &str = "target_info";
 
+/// Reserved label of a matcher added to `info()`'s selector before parsing: the
+/// parser refuses selectors whose matchers all match the empty string (`{data=~".*"}`),
+/// which `info()` accepts. `info()` removes it again before selecting anything.
+pub(crate) const INFO_SELECTOR_LABEL: &str = "__vigil_info_selector__";
+
+/// Adds the reserved matcher to the selector argument of every `info(...)` call.
+pub(crate) fn patch_selectors(query: &str) -> String {
+    if !query.contains("info") {
+        return query.to_string();
+    }
+    let b = query.as_bytes();
+    let is_ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b':';
+    let mut inserts = Vec::new();
+    for (i, _) in query.match_indices("info") {
+        let end = i + 4;
+        if (i > 0 && is_ident(b[i - 1])) || (end < b.len() && is_ident(b[end])) {
+            continue;
+        }
+        if let Some(arg) = crate::annotations::argument_start(b, end, 1) {
+            if b.get(arg) == Some(&b'{') {
+                inserts.push(arg + 1);
+            }
+        }
+    }
+    let mut out = query.to_string();
+    for at in inserts.into_iter().rev() {
+        out.insert_str(at, &format!("{INFO_SELECTOR_LABEL}=~\".+\","));
+    }
+    out
+}
+
 /// Names of info metrics when the selector only excludes some.
 const ANY_INFO_METRIC: &str = ".+_info";
 
@@ -66,7 +97,9 @@ pub(crate) fn info(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result<Va
     let base_expr = args.first().ok_or_else(|| QueryError::Execution("info() needs an argument".into()))?;
     let selector_matchers: Vec<Matcher> = match args.get(1).map(Expr::unparen) {
         None => Vec::new(),
-        Some(Expr::Selector(s)) => s.matchers.clone(),
+        Some(Expr::Selector(s)) => {
+            s.matchers.iter().filter(|m| m.name != INFO_SELECTOR_LABEL).cloned().collect()
+        }
         Some(_) => {
             return Err(QueryError::Execution(
                 "info(): the second argument must be a series selector".into(),

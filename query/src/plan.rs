@@ -186,11 +186,43 @@ pub(crate) struct PlanContext {
 
 /// Parses a query and converts it into the plan.
 pub(crate) fn parse(query: &str, ctx: &PlanContext) -> Result<Expr, QueryError> {
+    if has_high_byte_escape(query) {
+        return Err(QueryError::Execution(
+            "byte escapes above \\x7f in strings are not supported yet".into(),
+        ));
+    }
     let dctx = DurationContext { step: ctx.step, range: ctx.end - ctx.start };
-    let query = rewrite_modifiers(query);
+    let query = rewrite_modifiers(&crate::info::patch_selectors(query));
     let query = rewrite_durations(&query, dctx).map_err(|e| QueryError::Parse(parse_error_text(&e)))?;
     let ast = pp::parse(&query).map_err(|e| QueryError::Parse(parse_error_text(&e)))?;
     convert(&ast, ctx)
+}
+
+/// Whether a quoted string of the query has a `\xNN` escape above 0x7f. Go turns
+/// those into raw bytes (possibly invalid UTF-8) while `promql-parser` turns them into
+/// characters, so such queries are refused rather than answered differently.
+fn has_high_byte_escape(query: &str) -> bool {
+    let b = query.as_bytes();
+    let mut i = 0;
+    let mut quote: Option<u8> = None;
+    while i < b.len() {
+        match quote {
+            None if matches!(b[i], b'"' | b'\'') => quote = Some(b[i]),
+            None => {}
+            Some(q) if b[i] == q => quote = None,
+            Some(_) if b[i] == b'\\' => {
+                if b.get(i + 1) == Some(&b'x')
+                    && b.get(i + 2).is_some_and(|c| matches!(c, b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+                {
+                    return true;
+                }
+                i += 1;
+            }
+            Some(_) => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Prometheus prefixes parse errors with a position; the parser has none, so we

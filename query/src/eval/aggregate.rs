@@ -78,7 +78,23 @@ pub(super) fn aggregate(
             check_k(&k)?;
             return Ok(Val::Vector(select_k(op, input, &member, groups.len(), &k, g)));
         }
-        AggOp::LimitRatio => return Err(QueryError::Execution("limit_ratio() is not supported yet".into())),
+        AggOp::LimitRatio => {
+            let mut ratio = param_scalar.unwrap_or_default();
+            if ratio.iter().any(|r| r.is_nan()) {
+                return Err(QueryError::Execution("Ratio value is NaN".into()));
+            }
+            if let Some(bad) = ratio.iter().copied().find(|r| !(-1.0..=1.0).contains(r)) {
+                let capped = bad.clamp(-1.0, 1.0);
+                let text = format!(
+                    "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
+                    crate::annotations::go_g(bad),
+                    crate::annotations::go_g(capped)
+                );
+                ev.warn(text, "limit_ratio", Some(0));
+                ratio.iter_mut().for_each(|r| *r = r.clamp(-1.0, 1.0));
+            }
+            return Ok(Val::Vector(limit_ratio(input, &ratio)));
+        }
         AggOp::Quantile => {
             let phi = param_scalar.unwrap_or_default();
             ev.check_quantile_param(&phi, "quantile", 0);
@@ -230,6 +246,39 @@ fn select_k(op: AggOp, input: Vec<Ser>, member: &[usize], ngroups: usize, k: &[f
         }
     }
     out
+}
+
+/// Where a series falls in [0, 1] for `limit_ratio`: its label hash (xxh64 over
+/// name, 0xff, value, 0xff, as Prometheus hashes labels) scaled by u64::MAX, so the
+/// same series are chosen by every query and every server.
+fn ratio_offset(labels: &Labels) -> f64 {
+    let mut buf = Vec::new();
+    for l in labels.iter() {
+        buf.extend_from_slice(l.name.as_bytes());
+        buf.push(LABEL_SEPARATOR);
+        buf.extend_from_slice(l.value.as_bytes());
+        buf.push(LABEL_SEPARATOR);
+    }
+    xxhash_rust::xxh64::xxh64(&buf, 0) as f64 / u64::MAX as f64
+}
+
+/// Byte between label names and values in Prometheus's label hash.
+const LABEL_SEPARATOR: u8 = 0xff;
+
+/// `limit_ratio(r, v)`: keeps the series whose offset lies below `r` (or, for a
+/// negative `r`, at or above `1 + r`), at every step.
+fn limit_ratio(mut input: Vec<Ser>, ratio: &[f64]) -> Vec<Ser> {
+    for s in &mut input {
+        let off = ratio_offset(&s.labels);
+        for (v, &r) in s.vals.iter_mut().zip(ratio) {
+            let keep = (r >= 0.0 && off < r) || (r < 0.0 && off >= 1.0 + r);
+            if !keep {
+                *v = None;
+            }
+        }
+    }
+    input.retain(|s| s.vals.iter().any(Option::is_some));
+    input
 }
 
 fn quantiles(input: &[Ser], member: &[usize], groups: Vec<Labels>, phi: &[f64], g: &Grid) -> Vec<Ser> {
