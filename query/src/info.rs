@@ -34,10 +34,10 @@ pub(crate) fn patch_selectors(query: &str) -> String {
         if (i > 0 && is_ident(b[i - 1])) || (end < b.len() && is_ident(b[end])) {
             continue;
         }
-        if let Some(arg) = crate::annotations::argument_start(b, end, 1) {
-            if b.get(arg) == Some(&b'{') {
-                inserts.push(arg + 1);
-            }
+        if let Some(arg) = crate::annotations::argument_start(b, end, 1)
+            && b.get(arg) == Some(&b'{')
+        {
+            inserts.push(arg + 1);
         }
     }
     let mut out = query.to_string();
