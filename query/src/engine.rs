@@ -219,3 +219,100 @@ const INSTANT_STEP_MS: i64 = 1;
 pub fn parse_selector(selector: &str) -> Result<Vec<Matcher>, QueryError> {
     plan::parse_selector(selector)
 }
+
+#[cfg(test)]
+mod tests {
+    use vigil_storage::memory::MemStorage;
+    use vigil_storage::{Labels, stale_nan};
+
+    use super::*;
+
+    fn store() -> MemStorage {
+        let s = MemStorage::new();
+        let l = Labels::from_pairs([("__name__", "x"), ("job", "a")]);
+        for (t, v) in [(0, 1.0), (60_000, 2.0), (120_000, stale_nan()), (180_000, 4.0)] {
+            s.add(&l, t, v).unwrap();
+        }
+        s
+    }
+
+    fn instant(s: &MemStorage, q: &str, t: i64) -> Value {
+        Engine::default().instant_query(s, q, t, &QueryOptions::default()).unwrap().value
+    }
+
+    fn values(v: &Value) -> Vec<f64> {
+        match v {
+            Value::Vector(e) => e.iter().map(|e| e.v).collect(),
+            Value::Scalar { v, .. } => vec![*v],
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lookback_is_open_on_the_left_and_staleness_ends_a_series() {
+        let s = store();
+        assert_eq!(values(&instant(&s, "x", 90_000)), vec![2.0]);
+        // The stale marker at 120s hides the sample at 60s.
+        assert!(values(&instant(&s, "x", 150_000)).is_empty());
+        assert_eq!(values(&instant(&s, "x", 180_000)), vec![4.0]);
+        // 5m after the last sample it is out of reach (the window excludes its start).
+        assert_eq!(values(&instant(&s, "x", 180_000 + 299_999)), vec![4.0]);
+        assert!(values(&instant(&s, "x", 180_000 + 300_000)).is_empty());
+        // A shorter lookback per query.
+        let opts = QueryOptions { lookback_delta: Some(Duration::from_secs(10)), ..Default::default() };
+        let r = Engine::default().instant_query(&s, "x", 65_000, &opts).unwrap();
+        assert_eq!(values(&r.value), vec![2.0]);
+        let r = Engine::default().instant_query(&s, "x", 70_000, &opts).unwrap();
+        assert!(values(&r.value).is_empty());
+    }
+
+    #[test]
+    fn range_vectors_drop_stale_markers() {
+        let s = store();
+        assert_eq!(values(&instant(&s, "count_over_time(x[10m])", 180_000)), vec![3.0]);
+    }
+
+    #[test]
+    fn range_query_returns_a_sorted_matrix_and_refuses_strings() {
+        let s = store();
+        let e = Engine::default();
+        let r = e.range_query(&s, "x or vector(5)", 0, 60_000, 60_000, &QueryOptions::default()).unwrap();
+        let Value::Matrix(m) = r.value else { panic!("not a matrix") };
+        assert!(m.windows(2).all(|w| w[0].labels < w[1].labels));
+        let err = e.range_query(&s, "\"a\"", 0, 60_000, 60_000, &QueryOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("invalid expression type \"string\" for range query"));
+    }
+
+    #[test]
+    fn enforces_sample_limit_and_timeout() {
+        let s = store();
+        let small = Engine::new(EngineOptions { max_samples: 1, ..Default::default() });
+        let err = small.range_query(&s, "x", 0, 60_000, 30_000, &QueryOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "query processing would load too many samples into memory in query execution"
+        );
+        let opts = QueryOptions { timeout: Some(Duration::ZERO), ..Default::default() };
+        let err = Engine::default().instant_query(&s, "x", 0, &opts).unwrap_err();
+        assert!(matches!(err, QueryError::Timeout(_)), "{err}");
+    }
+
+    #[test]
+    fn unsupported_functions_say_so() {
+        let s = store();
+        let err = Engine::default()
+            .instant_query(&s, "histogram_count(x)", 0, &QueryOptions::default())
+            .unwrap_err();
+        assert_eq!(err.to_string(), "function histogram_count() is not supported yet");
+    }
+
+    #[test]
+    fn experimental_functions_need_the_flag() {
+        let s = store();
+        let err =
+            Engine::default().instant_query(&s, "sort_by_label(x, \"job\")", 0, &QueryOptions::default());
+        assert!(matches!(err, Err(QueryError::Parse(_))));
+        let on = Engine::new(EngineOptions { experimental_functions: true, ..Default::default() });
+        assert!(on.instant_query(&s, "sort_by_label(x, \"job\")", 0, &QueryOptions::default()).is_ok());
+    }
+}
