@@ -148,6 +148,9 @@ impl Engine {
         let n = usize::try_from((end_ms - start_ms) / step_ms)
             .map_err(|_| QueryError::Parse("bad range".into()))?
             + 1;
+        if n > self.opts.max_samples {
+            return Err(QueryError::TooManySamples("query execution"));
+        }
         let grid = Grid { start: start_ms, step: step_ms, n };
         let mut ev =
             self.evaluator(querier, query, opts, QueryRange { start: start_ms, end: end_ms, step: step_ms });

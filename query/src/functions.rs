@@ -509,7 +509,8 @@ fn histogram_quantile(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result
             ev.warn(text, name, Some(1));
             continue;
         };
-        let key = s.labels.to_builder().del("le").del(METRIC_NAME).build();
+        // The name stays in the key (dropped at the end), as with delayed name removal.
+        let key = s.labels.to_builder().del("le").build();
         let gi = *gid.entry(key.clone()).or_insert_with(|| {
             groups.push((key, Vec::new()));
             groups.len() - 1

@@ -93,7 +93,11 @@ pub(super) fn range_input(ev: &mut Evaluator<'_>, e: &Expr, g: &Grid) -> Result<
             let last = eff(g.end()).div_euclid(*step) * step;
             let mut series = Vec::new();
             if first <= last {
-                let inner = Grid { start: first, step: *step, n: ((last - first) / step) as usize + 1 };
+                let n = usize::try_from((last - first) / step).unwrap_or(usize::MAX).saturating_add(1);
+                // Every inner step holds at least one value per series: refuse grids that
+                // could never fit before allocating them.
+                ev.check_samples(n)?;
+                let inner = Grid { start: first, step: *step, n };
                 let ss = match ev.eval(expr, &inner)? {
                     Val::Vector(ss) => ss,
                     Val::Scalar(v) => vec![Ser {
