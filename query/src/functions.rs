@@ -570,6 +570,9 @@ fn range_function(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) -
         ev.check_quantile_param(&params[0], name, 0);
     }
     let input = ev.range_input(range_arg, g)?;
+    if matches!(name, "rate" | "increase") {
+        warn_possible_non_counters(ev, name, &input);
+    }
     if input.modifier != RangeModifier::None {
         return modified_range_function(ev, name, &input, g);
     }
@@ -661,6 +664,27 @@ fn range_function(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) -
             })
             .collect(),
     ))
+}
+
+/// Name endings of the metrics `rate` and `increase` expect (counters and the
+/// counter parts of histograms and summaries).
+const COUNTER_SUFFIXES: &[&str] = &["_total", "_sum", "_count", "_bucket"];
+
+/// Prometheus notes when `rate`/`increase` are given a metric whose name does not
+/// look like a counter's.
+fn warn_possible_non_counters(ev: &mut Evaluator<'_>, name: &str, input: &crate::eval::RangeInput) {
+    let mut seen: Vec<&str> = Vec::new();
+    for s in &input.series {
+        let Some(metric) = s.labels.metric_name() else { continue };
+        if COUNTER_SUFFIXES.iter().any(|x| metric.ends_with(x)) || seen.contains(&metric) {
+            continue;
+        }
+        seen.push(metric);
+        let text = format!(
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
+        );
+        ev.info(text, name, Some(0));
+    }
 }
 
 /// Functions that accept `anchored`, as Prometheus lists them in its error.
