@@ -301,6 +301,28 @@ mod tests {
     }
 
     #[test]
+    fn range_functions_split_over_threads_keep_series_order() {
+        // Enough series to take the parallel path; each grows by its index per minute.
+        let s = MemStorage::new();
+        for i in 0..600 {
+            let l = Labels::from_pairs([("__name__", "c_total".to_string()), ("i", format!("{i:04}"))]);
+            for k in 0..20 {
+                s.add(&l, k * 60_000, (i * k) as f64).unwrap();
+            }
+        }
+        let r = Engine::default()
+            .range_query(&s, "increase(c_total[2m])", 600_000, 900_000, 60_000, &QueryOptions::default())
+            .unwrap();
+        let Value::Matrix(m) = r.value else { panic!("not a matrix") };
+        assert_eq!(m.len(), 600);
+        for (i, series) in m.iter().enumerate() {
+            assert_eq!(series.labels.get("i"), Some(format!("{i:04}").as_str()));
+            // Window (t-2m, t] holds two samples 1m apart; extrapolated to 2m: 2 * i.
+            assert!(series.samples.iter().all(|p| (p.v - 2.0 * i as f64).abs() < 1e-9), "{series:?}");
+        }
+    }
+
+    #[test]
     fn unsupported_functions_say_so() {
         let s = store();
         let err = Engine::default()

@@ -711,9 +711,8 @@ fn modified_range_function(
     }
     let counter = matches!(name, "rate" | "increase");
     let lookback = input.lookback;
-    let mut pts: Vec<Sample> = Vec::new();
     let results = crate::eval::slide_in_context(ev, input, g, |all, lo, hi, w| {
-        pts.clear();
+        let mut pts: Vec<Sample> = Vec::with_capacity(hi.saturating_sub(lo) + 2);
         match input.modifier {
             RangeModifier::Anchored => {
                 if lo >= hi {

@@ -172,21 +172,60 @@ pub(crate) fn slide(
     ev: &Evaluator<'_>,
     input: &RangeInput,
     g: &Grid,
-    mut f: impl FnMut(&[Sample], &Window) -> Option<f64>,
+    f: impl Fn(&[Sample], &Window) -> Option<f64> + Sync,
 ) -> Result<Vec<SlideResult>, QueryError> {
     slide_in_context(ev, input, g, |all, lo, hi, w| if lo < hi { f(&all[lo..hi], w) } else { None })
 }
 
+/// Fewest series for which the work is split over threads; below it, starting
+/// threads costs more than it saves.
+const PARALLEL_MIN_SERIES: usize = 256;
+
+/// Most threads one range function uses.
+const MAX_WORKERS: usize = 8;
+
 /// Like [`slide`], but `f` sees the whole series and the window as `all[lo..hi]`, so
-/// it can look at the samples around the window.
+/// it can look at the samples around the window. Series are split over the cores.
 pub(crate) fn slide_in_context(
     ev: &Evaluator<'_>,
     input: &RangeInput,
     g: &Grid,
-    mut f: impl FnMut(&[Sample], usize, usize, &Window) -> Option<f64>,
+    f: impl Fn(&[Sample], usize, usize, &Window) -> Option<f64> + Sync,
 ) -> Result<Vec<SlideResult>, QueryError> {
-    let mut out = Vec::with_capacity(input.series.len());
-    for (si, s) in input.series.iter().enumerate() {
+    let len = input.series.len();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS);
+    if workers <= 1 || len < PARALLEL_MIN_SERIES {
+        return slide_series(ev, input, g, &f, 0..len);
+    }
+    let chunk = len.div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let range = (w * chunk).min(len)..((w + 1) * chunk).min(len);
+                let f = &f;
+                scope.spawn(move || slide_series(ev, input, g, f, range))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(len);
+        for h in handles {
+            let part =
+                h.join().map_err(|_| QueryError::Execution("an evaluation thread panicked".into()))??;
+            out.extend(part);
+        }
+        Ok(out)
+    })
+}
+
+fn slide_series(
+    ev: &Evaluator<'_>,
+    input: &RangeInput,
+    g: &Grid,
+    f: &(impl Fn(&[Sample], usize, usize, &Window) -> Option<f64> + Sync),
+    range: std::ops::Range<usize>,
+) -> Result<Vec<SlideResult>, QueryError> {
+    let mut out = Vec::with_capacity(range.len());
+    for si in range {
+        let s = &input.series[si];
         ev.check_deadline()?;
         let pts = &s.samples;
         let (mut lo, mut hi) = (0usize, 0usize);
