@@ -68,7 +68,8 @@ pub(super) fn range_input(ev: &mut Evaluator<'_>, e: &Expr, g: &Grid) -> Result<
                     }
                 }
                 if !samples.is_empty() {
-                    total += samples.len();
+                    // Prometheus counts what one step holds at a time: the fullest window.
+                    total += if g.n == 1 { samples.len() } else { fullest_window(&samples, *range) };
                     out.push(Windowed { labels: s.labels, drop_name: false, samples });
                 }
             }
@@ -131,6 +132,19 @@ pub(super) fn range_input(ev: &mut Evaluator<'_>, e: &Expr, g: &Grid) -> Result<
         }
         _ => Err(QueryError::Execution("expected a range vector".into())),
     }
+}
+
+/// The most samples any window of length `range` (open on the left) holds.
+fn fullest_window(samples: &[Sample], range: i64) -> usize {
+    let mut lo = 0;
+    let mut best = 0;
+    for (hi, s) in samples.iter().enumerate() {
+        while samples[lo].t <= s.t - range {
+            lo += 1;
+        }
+        best = best.max(hi + 1 - lo);
+    }
+    best
 }
 
 /// Merges series of a subquery's inner result that have the same labels once names are
@@ -274,4 +288,18 @@ pub(super) fn materialize(input: &RangeInput, t: i64) -> Vec<Windowed> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fullest_window_is_open_on_the_left() {
+        let s: Vec<Sample> = [0, 10, 20, 30, 35].iter().map(|&t| Sample::new(t, 1.0)).collect();
+        // (t-10, t] holds at most two samples: 30 and 35.
+        assert_eq!(fullest_window(&s, 10), 2);
+        assert_eq!(fullest_window(&s, 11), 3);
+        assert_eq!(fullest_window(&s, 100), 5);
+    }
 }
