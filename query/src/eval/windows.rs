@@ -299,7 +299,7 @@ mod tests {
         let s: Vec<Sample> = [0, 10, 20, 30, 35].iter().map(|&t| Sample::new(t, 1.0)).collect();
         // (t-10, t] holds at most two samples: 30 and 35.
         assert_eq!(fullest_window(&s, 10), 2);
-        assert_eq!(fullest_window(&s, 11), 3);
+        assert_eq!(fullest_window(&s, 16), 3);
         assert_eq!(fullest_window(&s, 100), 5);
     }
 }
