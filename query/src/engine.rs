@@ -1,5 +1,7 @@
 //! The engine's entry points: instant and range queries with their options.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use vigil_storage::{Labels, Matcher, Querier, Sample};
@@ -46,6 +48,27 @@ pub struct QueryOptions {
     pub lookback_delta: Option<Duration>,
 }
 
+/// Cancels a running query from another thread; clones share the flag.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token that has not been cancelled.
+    pub fn new() -> Self {
+        CancelToken::default()
+    }
+
+    /// Asks every query holding this token to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Evaluates PromQL against any [`Querier`].
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
@@ -71,7 +94,20 @@ impl Engine {
         time_ms: i64,
         opts: &QueryOptions,
     ) -> Result<QueryResult, QueryError> {
-        self.instant_query_pinned(querier, query, time_ms, None, opts)
+        self.instant_query_pinned(querier, query, time_ms, None, opts, &CancelToken::default())
+    }
+
+    /// [`Engine::instant_query`] that stops with [`QueryError::Canceled`] once `cancel`
+    /// is cancelled (e.g. when the HTTP client went away).
+    pub fn instant_query_cancellable(
+        &self,
+        querier: &dyn Querier,
+        query: &str,
+        time_ms: i64,
+        opts: &QueryOptions,
+        cancel: &CancelToken,
+    ) -> Result<QueryResult, QueryError> {
+        self.instant_query_pinned(querier, query, time_ms, None, opts, cancel)
     }
 
     /// An instant query whose selectors and subqueries without `@` are first pinned
@@ -83,14 +119,20 @@ impl Engine {
         time_ms: i64,
         pin: Option<i64>,
         opts: &QueryOptions,
+        cancel: &CancelToken,
     ) -> Result<QueryResult, QueryError> {
         let mut plan = self.plan(query, time_ms, time_ms, 0)?;
         if let Some(p) = pin {
             plan::pin_at(&mut plan, p);
         }
         let grid = Grid { start: time_ms, step: INSTANT_STEP_MS, n: 1 };
-        let mut ev =
-            self.evaluator(querier, query, opts, QueryRange { start: time_ms, end: time_ms, step: 0 });
+        let mut ev = self.evaluator(
+            querier,
+            query,
+            opts,
+            cancel,
+            QueryRange { start: time_ms, end: time_ms, step: 0 },
+        );
         let value = match ev.eval(&plan, &grid)? {
             Val::Scalar(v) => Value::Scalar { t: time_ms, v: v[0] },
             Val::Str(s) => Value::String { t: time_ms, v: s },
@@ -119,6 +161,22 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
         opts: &QueryOptions,
+    ) -> Result<QueryResult, QueryError> {
+        self.range_query_cancellable(querier, query, start_ms, end_ms, step_ms, opts, &CancelToken::default())
+    }
+
+    /// [`Engine::range_query`] that stops with [`QueryError::Canceled`] once `cancel`
+    /// is cancelled (e.g. when the HTTP client went away).
+    #[allow(clippy::too_many_arguments)]
+    pub fn range_query_cancellable(
+        &self,
+        querier: &dyn Querier,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        opts: &QueryOptions,
+        cancel: &CancelToken,
     ) -> Result<QueryResult, QueryError> {
         if step_ms <= 0 {
             return Err(QueryError::Parse(
@@ -152,8 +210,13 @@ impl Engine {
             return Err(QueryError::TooManySamples("query execution"));
         }
         let grid = Grid { start: start_ms, step: step_ms, n };
-        let mut ev =
-            self.evaluator(querier, query, opts, QueryRange { start: start_ms, end: end_ms, step: step_ms });
+        let mut ev = self.evaluator(
+            querier,
+            query,
+            opts,
+            cancel,
+            QueryRange { start: start_ms, end: end_ms, step: step_ms },
+        );
         let series = match ev.eval(&plan, &grid)? {
             Val::Scalar(v) => vec![Ser {
                 labels: Labels::empty(),
@@ -197,6 +260,7 @@ impl Engine {
         querier: &'a dyn Querier,
         text: &'a str,
         opts: &QueryOptions,
+        cancel: &CancelToken,
         query: QueryRange,
     ) -> Evaluator<'a> {
         let timeout = opts.timeout.map_or(self.opts.timeout, |t| t.min(self.opts.timeout));
@@ -208,6 +272,7 @@ impl Engine {
             lookback: i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX),
             deadline: Instant::now() + timeout,
             max_samples: self.opts.max_samples,
+            cancel: cancel.clone(),
             warnings: Vec::new(),
             infos: Vec::new(),
         }
@@ -298,6 +363,12 @@ mod tests {
         let opts = QueryOptions { timeout: Some(Duration::ZERO), ..Default::default() };
         let err = Engine::default().instant_query(&s, "x", 0, &opts).unwrap_err();
         assert!(matches!(err, QueryError::Timeout(_)), "{err}");
+        let cancel = CancelToken::new();
+        cancel.clone().cancel();
+        let err = Engine::default()
+            .range_query_cancellable(&s, "x", 0, 60_000, 30_000, &QueryOptions::default(), &cancel)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "query was canceled in query execution");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! range functions slide one window along each series, and operators and
 //! aggregations then work step by step.
 //!
-//! Public surface: [`Engine`], [`EngineOptions`], [`QueryOptions`], [`parse_selector`],
+//! Public surface: [`Engine`], [`CancelToken`], [`EngineOptions`], [`QueryOptions`], [`parse_selector`],
 //! [`Value`], [`VectorElement`], [`MatrixSeries`], [`QueryResult`], [`QueryError`], and
 //! [`promqltest`], the runner for Prometheus's PromQL test scripts.
 
@@ -27,6 +27,6 @@ pub mod promqltest;
 mod range_modifiers;
 mod value;
 
-pub use engine::{Engine, EngineOptions, QueryOptions, parse_selector};
+pub use engine::{CancelToken, Engine, EngineOptions, QueryOptions, parse_selector};
 pub use error::QueryError;
 pub use value::{MatrixSeries, QueryResult, Value, VectorElement};

@@ -113,6 +113,7 @@ pub(crate) struct Evaluator<'a> {
     pub lookback: i64,
     pub deadline: Instant,
     pub max_samples: usize,
+    pub cancel: crate::engine::CancelToken,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
 }
@@ -145,10 +146,13 @@ impl Evaluator<'_> {
         }
     }
 
-    /// Fails once the query's deadline has passed.
+    /// Fails once the query's deadline has passed or it was cancelled.
     pub(crate) fn check_deadline(&self) -> Result<(), QueryError> {
         if Instant::now() > self.deadline {
             return Err(QueryError::Timeout("query execution"));
+        }
+        if self.cancel.is_cancelled() {
+            return Err(QueryError::Canceled("query execution"));
         }
         Ok(())
     }

@@ -495,7 +495,14 @@ fn step_invariance_check(engine: &Engine, storage: &MemStorage, ev: &Eval) -> Re
     let times: Vec<i64> = if t == 0 { vec![-1000, 0, 1000] } else { vec![-10 * t, 0, t / 5, t, 10 * t] };
     for at in times {
         let res = engine
-            .instant_query_pinned(storage, &ev.query, at, Some(t), &QueryOptions::default())
+            .instant_query_pinned(
+                storage,
+                &ev.query,
+                at,
+                Some(t),
+                &QueryOptions::default(),
+                &Default::default(),
+            )
             .map_err(|e| format!("error at {at}ms: {e}"))?;
         let check = match ev.range_vector {
             Some((start, _, step)) => check_matrix(&ev.expected, start, step, &res.value),
