@@ -25,6 +25,10 @@ pub struct EngineOptions {
     pub default_subquery_step: Duration,
     /// Allows experimental functions (`--enable-feature=promql-experimental-functions`).
     pub experimental_functions: bool,
+    /// Keeps the metric name until the end of evaluation and drops it only then
+    /// (`--enable-feature=promql-delayed-name-removal`; off by default, as in
+    /// Prometheus 3, and on in Prometheus's test scripts).
+    pub delayed_name_removal: bool,
 }
 
 impl Default for EngineOptions {
@@ -35,6 +39,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             default_subquery_step: Duration::from_secs(60),
             experimental_functions: false,
+            delayed_name_removal: false,
         }
     }
 }
@@ -272,6 +277,7 @@ impl Engine {
             lookback: i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX),
             deadline: Instant::now() + timeout,
             max_samples: self.opts.max_samples,
+            delayed_name_removal: self.opts.delayed_name_removal,
             cancel: cancel.clone(),
             warnings: Vec::new(),
             infos: Vec::new(),
@@ -400,6 +406,32 @@ mod tests {
             .instant_query(&s, "histogram_count(x)", 0, &QueryOptions::default())
             .unwrap_err();
         assert_eq!(err.to_string(), "function histogram_count() is not supported yet");
+    }
+
+    #[test]
+    fn metric_names_are_dropped_at_once_unless_delayed() {
+        let s = MemStorage::new();
+        let l = Labels::from_pairs([("__name__", "x_total")]);
+        for k in 0..10 {
+            s.add(&l, k * 60_000, k as f64).unwrap();
+        }
+        let q = r#"label_replace(rate(x_total[5m]), "n", "$1", "__name__", "(.*)")"#;
+        let labels =
+            |e: &Engine| match e.instant_query(&s, q, 540_000, &QueryOptions::default()).unwrap().value {
+                Value::Vector(v) => v[0].labels.clone(),
+                other => panic!("unexpected {other:?}"),
+            };
+        assert_eq!(labels(&Engine::default()).to_string(), "{}");
+        let delayed = Engine::new(EngineOptions { delayed_name_removal: true, ..Default::default() });
+        assert_eq!(labels(&delayed).to_string(), r#"{n="x_total"}"#);
+        // Two series that differ only by name collide as soon as the name goes.
+        let y = Labels::from_pairs([("__name__", "y_total")]);
+        for k in 0..10 {
+            s.add(&y, k * 60_000, k as f64).unwrap();
+        }
+        let q = r#"sum(rate({__name__=~"x_total|y_total"}[5m]))"#;
+        let err = Engine::default().instant_query(&s, q, 540_000, &QueryOptions::default()).unwrap_err();
+        assert_eq!(err.to_string(), "vector cannot contain metrics with the same labelset");
     }
 
     #[test]

@@ -376,6 +376,7 @@ mod tests {
             lookback: 300_000,
             deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
             max_samples: 1000,
+            delayed_name_removal: true,
             cancel: Default::default(),
             warnings: vec![],
             infos: vec![],

@@ -113,6 +113,8 @@ pub(crate) struct Evaluator<'a> {
     pub lookback: i64,
     pub deadline: Instant,
     pub max_samples: usize,
+    /// Keep names marked for dropping until the end (Prometheus's feature flag).
+    pub delayed_name_removal: bool,
     pub cancel: crate::engine::CancelToken,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
@@ -167,6 +169,27 @@ impl Evaluator<'_> {
 
     /// Evaluates an expression over the grid.
     pub(crate) fn eval(&mut self, e: &Expr, g: &Grid) -> Result<Val, QueryError> {
+        let v = self.eval_node(e, g)?;
+        if self.delayed_name_removal {
+            return Ok(v);
+        }
+        // Without delayed removal a name marked for dropping goes right away.
+        Ok(match v {
+            Val::Vector(ss) if ss.iter().any(|s| s.drop_name) => Val::Vector(finish_vector(ss)?),
+            Val::Matrix(mut ws) => {
+                for w in &mut ws {
+                    if w.drop_name {
+                        w.labels = w.effective_labels();
+                        w.drop_name = false;
+                    }
+                }
+                Val::Matrix(ws)
+            }
+            other => other,
+        })
+    }
+
+    fn eval_node(&mut self, e: &Expr, g: &Grid) -> Result<Val, QueryError> {
         self.check_deadline()?;
         match e {
             Expr::Number(v) => Ok(Val::Scalar(vec![*v; g.n])),

@@ -29,6 +29,7 @@ pub fn script_engine_options() -> EngineOptions {
         max_samples: SCRIPT_MAX_SAMPLES,
         default_subquery_step: Duration::from_secs(60),
         experimental_functions: true,
+        delayed_name_removal: true,
         ..EngineOptions::default()
     }
 }
