@@ -43,7 +43,7 @@ fn prometheus_corpus_does_not_regress() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = std::env::var_os("VIGIL_PROMQL_TESTS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| manifest.join("../../shared/promql-tests"));
+        .unwrap_or_else(|| manifest.join("tests/promql-upstream"));
     if !dir.is_dir() {
         assert!(std::env::var_os("CI").is_none(), "PromQL corpus missing at {}", dir.display());
         eprintln!("skipping: no PromQL corpus at {} (set VIGIL_PROMQL_TESTS)", dir.display());
