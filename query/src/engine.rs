@@ -435,12 +435,10 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_functions_say_so() {
+    fn native_histogram_functions_ignore_floats() {
         let s = store();
-        let err = Engine::default()
-            .instant_query(&s, "histogram_count(x)", 0, &QueryOptions::default())
-            .unwrap_err();
-        assert_eq!(err.to_string(), "function histogram_count() is not supported yet");
+        let r = Engine::default().instant_query(&s, "histogram_count(x)", 0, &QueryOptions::default()).unwrap();
+        assert_eq!(r.value, Value::Vector(vec![]));
     }
 
     #[test]
