@@ -437,7 +437,8 @@ mod tests {
     #[test]
     fn native_histogram_functions_ignore_floats() {
         let s = store();
-        let r = Engine::default().instant_query(&s, "histogram_count(x)", 0, &QueryOptions::default()).unwrap();
+        let r =
+            Engine::default().instant_query(&s, "histogram_count(x)", 0, &QueryOptions::default()).unwrap();
         assert_eq!(r.value, Value::Vector(vec![]));
     }
 

@@ -102,13 +102,14 @@ pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>)
         }
         rank = b.count;
     }
-    if !lower_set || lower_rank > rank {
-        lower_rank = rank;
+    let count = merged[merged.len() - 1].count;
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
     }
-    if !upper_set || upper_rank > rank {
-        upper_rank = rank;
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
     }
-    ((upper_rank - lower_rank) / merged[merged.len() - 1].count, forced)
+    ((upper_rank - lower_rank) / count, forced)
 }
 
 /// Sorts the buckets, merges equal bounds and forces the counts monotonic; `None`

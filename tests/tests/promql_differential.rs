@@ -200,7 +200,11 @@ fn vigil_answers_every_query_as_prometheus_does() {
         nonempty += b["data"]["result"].as_array().is_some_and(|a| !a.is_empty()) as usize;
     }
     // Agreeing on nothing proves nothing: most queries must have an answer.
-    assert!(!filter.is_empty() || nonempty * 10 >= queries.len() * 7, "only {nonempty} of {} queries had data", queries.len());
+    assert!(
+        !filter.is_empty() || nonempty * 10 >= queries.len() * 7,
+        "only {nonempty} of {} queries had data",
+        queries.len()
+    );
     assert!(
         failures.is_empty(),
         "{} of {} queries differ:\n{}",

@@ -67,10 +67,10 @@ fn at_fields(at: &Option<AtModifier>) -> (Json, Json) {
 fn matchers(vs: &pp::VectorSelector) -> Json {
     let one = |m: &Matcher| json!({"name": m.name, "value": m.value, "type": m.op.to_string()});
     let mut out: Vec<Json> = vs.matchers.matchers.iter().map(one).collect();
-    if let Some(name) = &vs.name {
-        if !vs.matchers.matchers.iter().any(|m| m.name == "__name__") {
-            out.push(json!({"name": "__name__", "value": name, "type": "="}));
-        }
+    if let Some(name) = &vs.name
+        && !vs.matchers.matchers.iter().any(|m| m.name == "__name__")
+    {
+        out.push(json!({"name": "__name__", "value": name, "type": "="}));
     }
     Json::Array(out)
 }
