@@ -22,6 +22,7 @@ mod functions;
 mod histogram;
 mod info;
 mod mathx;
+mod parse_errors;
 mod plan;
 pub mod promqltest;
 mod range_modifiers;

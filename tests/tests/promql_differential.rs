@@ -1,6 +1,7 @@
 //! The same synthetic data remote-written into Vigil and into a real Prometheus 3;
 //! every query of `tests/promql-differential-queries.txt` must give the same answer
-//! from both (floats within a relative 1e-9), instant and range, or an error from both.
+//! from both (floats within a relative 1e-9, the same warnings and infos), instant and
+//! range, or an error of the same type from both.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -147,7 +148,18 @@ fn compare(ours: &Api, theirs: &Api, path: &str, params: &[(&str, &str)]) -> Opt
         }
         return Some(format!("vigil {a} vs prometheus {b}"));
     }
-    let diffs = diff_query_data(&a["data"], &b["data"]);
+    let mut diffs = diff_query_data(&a["data"], &b["data"]);
+    for field in ["warnings", "infos"] {
+        let list = |j: &serde_json::Value| {
+            let mut v: Vec<String> =
+                j[field].as_array().map(|a| a.iter().map(|x| x.to_string()).collect()).unwrap_or_default();
+            v.sort();
+            v
+        };
+        if list(&a) != list(&b) {
+            diffs.push(format!("{field}: vigil {:?} vs prometheus {:?}", list(&a), list(&b)));
+        }
+    }
     (!diffs.is_empty()).then(|| diffs.into_iter().take(5).collect::<Vec<_>>().join("; "))
 }
 
