@@ -68,7 +68,8 @@ fn load(apis: &[&Api], start_s: i64) {
             .iter()
             .map(|(l, seed)| {
                 let labels = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                let samples = (first..=last).map(|i| ((start_s + i * STEP_S) * 1000, counter(*seed, i))).collect();
+                let samples =
+                    (first..=last).map(|i| ((start_s + i * STEP_S) * 1000, counter(*seed, i))).collect();
                 (labels, samples)
             })
             .collect();
