@@ -47,6 +47,31 @@ const PARSE_ERRORS: &[&str] = &[
     "sum(rate(dt_requests_total[5m])) /",
 ];
 
+/// Queries whose `format_query` and `parse_query` answers must be Prometheus's.
+const SYNTAX_TOOLS: &[&str] = &[
+    "sum by (job) (rate(dt_requests_total{code=~\"5..\"}[5m] offset 1m))",
+    "a / on (b) group_left (c) d",
+    "topk(3, x @ end()) > bool 2",
+    "max_over_time(x[10m:30s] @ 1700000000)",
+    "-x or y and z unless w",
+    "histogram_quantile(0.9, sum without (instance) (rate(h_bucket[5m])))",
+    "label_replace(x, \"a\", \"$1\", \"b\", \"(.*)\")",
+    "x{a=~`\\d+`, b!=\"c\"}",
+];
+
+/// The shape of an object: its keys, recursively (values such as timings differ).
+fn keys(j: &serde_json::Value) -> Vec<String> {
+    match j.as_object() {
+        Some(o) => o
+            .iter()
+            .flat_map(|(k, v)| {
+                std::iter::once(k.clone()).chain(keys(v).into_iter().map(move |s| format!("{k}.{s}")))
+            })
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
 /// A deterministic generator (64-bit LCG), so both servers get identical data.
 struct Lcg(u64);
 
@@ -248,6 +273,39 @@ fn vigil_answers_every_query_as_prometheus_does() {
             failures.push(format!("parse error of {q}: vigil {} vs prometheus {}", a["error"], b["error"]));
         }
     }
+    for q in SYNTAX_TOOLS.iter().filter(|q| q.contains(filter.as_str())) {
+        for path in ["/api/v1/format_query", "/api/v1/parse_query"] {
+            let (a, b) = (ours.get(path, &[("query", q)]).json(), theirs.get(path, &[("query", q)]).json());
+            assert_eq!(b["status"], "success", "{path} {q}: {b}");
+            if a != b {
+                failures.push(format!("{path} {q}: vigil {a} vs prometheus {b}"));
+            }
+        }
+    }
+    // `stats=all` has Prometheus's shape (Grafana's query inspector reads it).
+    for path in ["/api/v1/query", "/api/v1/query_range"] {
+        let params = [
+            ("query", "sum(rate(dt_requests_total[5m]))"),
+            ("time", re.as_str()),
+            ("start", rs.as_str()),
+            ("end", re.as_str()),
+            ("step", st.as_str()),
+            ("stats", "all"),
+        ];
+        let (a, b) = (ours.get(path, &params).json(), theirs.get(path, &params).json());
+        let (ka, kb) = (keys(&a["data"]["stats"]), keys(&b["data"]["stats"]));
+        assert!(!kb.is_empty(), "Prometheus gave no stats: {b}");
+        if ka != kb {
+            failures.push(format!("{path} stats keys: vigil {ka:?} vs prometheus {kb:?}"));
+        }
+    }
+    println!(
+        "{} queries (instant at 3 times and range), {} parse errors, {} syntax-tool queries: {} differences",
+        queries.len(),
+        PARSE_ERRORS.len(),
+        SYNTAX_TOOLS.len(),
+        failures.len()
+    );
     // Agreeing on nothing proves nothing: most queries must have an answer.
     assert!(
         !filter.is_empty() || nonempty * 10 >= queries.len() * 7,
