@@ -1,7 +1,8 @@
 //! PromQL for Vigil.
 //!
 //! Parses queries with `promql-parser` (after rewriting what it lacks: duration
-//! expressions, `anchored`/`smoothed`), converts them once into Vigil's own plan
+//! expressions, `anchored`/`smoothed`, raw backtick strings; its errors get
+//! Prometheus's `line:col` and wording in `parse_errors`), converts them once into Vigil's own plan
 //! (`plan`), and evaluates the plan against a [`vigil_storage::Querier`] with
 //! Prometheus 3's semantics (`eval`, `functions`). Knows nothing of HTTP.
 //!

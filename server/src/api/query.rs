@@ -244,6 +244,15 @@ mod tests {
     }
 
     #[test]
+    fn dropping_the_request_cancels_its_query() {
+        let guard = CancelOnDrop::default();
+        let token = guard.0.clone();
+        assert!(!token.is_cancelled());
+        drop(guard);
+        assert!(token.is_cancelled());
+    }
+
+    #[test]
     fn stats_object_has_prometheus_shape() {
         let mut r = result(Value::Scalar { t: 0, v: 1.0 });
         r.stats.total_queryable_samples = 7;
