@@ -249,6 +249,7 @@ fn vigil_answers_every_query_as_prometheus_does() {
     let queries: Vec<&String> = all.iter().filter(|q| q.contains(filter.as_str())).collect();
     let instants = [end_s, end_s - 17 * 60 - 7, start_s + 25 * 60];
     let (rs, re, st) = ((start_s + 5 * 60).to_string(), end_s.to_string(), RANGE_STEP_S.to_string());
+    let (as_, ae) = ((start_s + 15 * 60).to_string(), (start_s + 40 * 60).to_string());
     let mut failures = Vec::new();
     let mut nonempty = 0;
     for q in &queries {
@@ -261,6 +262,11 @@ fn vigil_answers_every_query_as_prometheus_does() {
         let params = [("query", q.as_str()), ("start", &rs), ("end", &re), ("step", &st)];
         if let Some(d) = compare(&ours, &theirs, "/api/v1/query_range", &params) {
             failures.push(format!("range {q}: {d}"));
+        }
+        // Steps on the data's own timestamps, over the stale and gappy stretch.
+        let params = [("query", q.as_str()), ("start", &as_), ("end", &ae), ("step", "15")];
+        if let Some(d) = compare(&ours, &theirs, "/api/v1/query_range", &params) {
+            failures.push(format!("aligned range {q}: {d}"));
         }
         let b = theirs.get("/api/v1/query", &[("query", q.as_str()), ("time", &end_s.to_string())]).json();
         nonempty += b["data"]["result"].as_array().is_some_and(|a| !a.is_empty()) as usize;
@@ -300,7 +306,7 @@ fn vigil_answers_every_query_as_prometheus_does() {
         }
     }
     println!(
-        "{} queries (instant at 3 times and range), {} parse errors, {} syntax-tool queries: {} differences",
+        "{} queries (instant at 3 times, 2 ranges), {} parse errors, {} syntax-tool queries: {} differences",
         queries.len(),
         PARSE_ERRORS.len(),
         SYNTAX_TOOLS.len(),
