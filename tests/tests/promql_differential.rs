@@ -236,6 +236,8 @@ fn vigil_answers_every_query_as_prometheus_does() {
         format!("--web.listen-address={prom_addr}"),
         "--web.enable-remote-write-receiver".to_string(),
         EXPERIMENTAL.to_string(),
+        // Duration expressions (`[5m+1m]`) are behind this flag in Prometheus 3.5.
+        "--enable-feature=promql-duration-expr".to_string(),
     ];
     let prom = Peer::start(&prometheus, &args, prom_addr, "/-/ready", &dir.path().join("prometheus.log"));
     let (ours, theirs) = (vigil.api(), Api::new(&prom.url()));
