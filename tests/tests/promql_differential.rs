@@ -290,6 +290,16 @@ fn vigil_answers_every_query_as_prometheus_does() {
             }
         }
     }
+    // The per-request lookback delta.
+    for q in ["dt_gappy", "dt_flappy", "sum(dt_temperature_celsius)"] {
+        for lookback in ["20s", "1m", "10m"] {
+            let params =
+                [("query", q), ("start", &as_), ("end", &ae), ("step", "15"), ("lookback_delta", lookback)];
+            if let Some(d) = compare(&ours, &theirs, "/api/v1/query_range", &params) {
+                failures.push(format!("lookback_delta={lookback} {q}: {d}"));
+            }
+        }
+    }
     // `stats=all` has Prometheus's shape (Grafana's query inspector reads it).
     for path in ["/api/v1/query", "/api/v1/query_range"] {
         let params = [
