@@ -163,7 +163,8 @@ impl Comparison<'_> {
             match check_query(&agent, base, self.time_range().end_s) {
                 Ok(n) if n == self.workload.hosts as f64 => return Ok(()),
                 Ok(n) => last = format!("check query counted {n} hosts of {}", self.workload.hosts),
-                Err(e) => last = format!("{e:#}"),
+                Err(CheckError::Refused(e)) => anyhow::bail!("{}", e.chars().take(300).collect::<String>()),
+                Err(CheckError::Transient(e)) => last = e,
             }
             std::thread::sleep(CHECK_POLL);
         }
@@ -174,14 +175,25 @@ impl Comparison<'_> {
 /// The check query: how many hosts report a load gauge at the end of the data.
 const CHECK_QUERY: &str = "count(node_load1)";
 
-fn check_query(agent: &ureq::Agent, base: &str, at_s: i64) -> anyhow::Result<f64> {
+/// Why the check query gave no count.
+enum CheckError {
+    /// Worth retrying: the server is busy or the connection failed.
+    Transient(String),
+    /// The server refused the query (4xx): retrying cannot help.
+    Refused(String),
+}
+
+fn check_query(agent: &ureq::Agent, base: &str, at_s: i64) -> Result<f64, CheckError> {
     let t = at_s.to_string();
-    let r =
-        crate::http::get(agent, &format!("{base}/api/v1/query"), &[("query", CHECK_QUERY), ("time", &t)])?;
-    let j: Json =
-        serde_json::from_str(&r.body).map_err(|e| anyhow::anyhow!("HTTP {}: {e}: {}", r.status, r.body))?;
+    let r = crate::http::get(agent, &format!("{base}/api/v1/query"), &[("query", CHECK_QUERY), ("time", &t)])
+        .map_err(|e| CheckError::Transient(format!("{e:#}")))?;
+    let failed = format!("HTTP {}: {}", r.status, r.body.trim());
+    if (400..500).contains(&r.status) {
+        return Err(CheckError::Refused(failed));
+    }
+    let j: Json = serde_json::from_str(&r.body).map_err(|_| CheckError::Transient(failed.clone()))?;
     if j["status"] != "success" {
-        anyhow::bail!("HTTP {}: {}", r.status, r.body.trim());
+        return Err(CheckError::Transient(failed));
     }
     let v = &j["data"]["result"][0]["value"][1];
     Ok(v.as_str().and_then(|s| s.parse().ok()).unwrap_or(0.0))

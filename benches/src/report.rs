@@ -101,7 +101,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         w.hosts,
         w.series_active,
         w.series_total,
-        w.stale_markers / crate::workload::SERIES_PER_HOST.max(1),
+        w.targets_replaced,
         s.churn_per_hour,
         s.interval.as_secs(),
         s.span.as_secs_f64() / 3600.0,

@@ -212,16 +212,20 @@ pub fn peer_binary(kind: ServerKind, dir: &Path) -> Option<PathBuf> {
 pub fn version(kind: ServerKind, bin: &Path, base: &str) -> String {
     let agent = crate::http::agent();
     if kind == ServerKind::VictoriaMetrics {
-        // VM prints nothing for --version in this build; its metrics carry the version.
+        // VM's metrics carry its version, but Debian's build leaves it empty and prints
+        // nothing for --version; the package's changelog names the version then.
         if let Ok(r) = crate::http::get(&agent, &format!("{base}/metrics"), &[]) {
             let found = r.body.lines().find_map(|l| {
                 let rest = l.strip_prefix("vm_app_version{")?;
                 let v = rest.split("version=\"").nth(1)?;
-                v.split('"').next().map(str::to_string)
+                v.split('"').next().filter(|v| !v.is_empty()).map(str::to_string)
             });
             if let Some(v) = found {
                 return v;
             }
+        }
+        if let Some(v) = debian_changelog_version(bin, "victoria-metrics") {
+            return v;
         }
     }
     Command::new(bin)
@@ -234,4 +238,16 @@ pub fn version(kind: ServerKind, bin: &Path, base: &str) -> String {
         })
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The version in the first line of a Debian package's changelog installed beside
+/// `bin` (`<prefix>/usr/share/doc/<package>/changelog.Debian.gz`), e.g. `1.145.0+ds1-2`.
+fn debian_changelog_version(bin: &Path, package: &str) -> Option<String> {
+    let usr = bin.parent()?.parent()?;
+    let changelog = usr.join("share/doc").join(package).join("changelog.Debian.gz");
+    let out = Command::new("zcat").arg(&changelog).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next()?;
+    let v = first.split_once('(')?.1.split_once(')')?.0;
+    Some(format!("victoria-metrics {v} (Debian package)"))
 }

@@ -293,6 +293,8 @@ pub struct EncodedWorkload {
     pub samples: usize,
     /// Stale markers among them.
     pub stale_markers: usize,
+    /// API targets replaced over the span (churn events).
+    pub targets_replaced: usize,
     /// Distinct series written.
     pub series_total: usize,
     /// Series active at the end (not ended by a stale marker).
@@ -397,7 +399,7 @@ pub fn generate(spec: &WorkloadSpec) -> anyhow::Result<EncodedWorkload> {
         })
         .collect();
     let stale = f64::from_bits(STALE_NAN_BITS);
-    let (mut samples, mut stale_markers) = (0usize, 0usize);
+    let (mut samples, mut stale_markers, mut targets_replaced) = (0usize, 0usize, 0usize);
     let start = spec.start_ms();
     let mut last_ms = start;
     for k in 0..spec.scrapes() {
@@ -409,6 +411,7 @@ pub fn generate(spec: &WorkloadSpec) -> anyhow::Result<EncodedWorkload> {
                     shards[s.id % spec.shards].push(s, t, stale)?;
                 }
                 stale_markers += apis[h].series.len();
+                targets_replaced += 1;
                 samples += apis[h].series.len();
                 generation[h] += 1;
                 apis[h] = api_target(h, generation[h], loads[h], &mut next_id);
@@ -434,6 +437,7 @@ pub fn generate(spec: &WorkloadSpec) -> anyhow::Result<EncodedWorkload> {
         shards: out,
         samples,
         stale_markers,
+        targets_replaced,
         series_total: next_id,
         series_active: hosts * SERIES_PER_HOST,
         hosts,
@@ -529,7 +533,8 @@ mod tests {
         let key = |l: &[Label], drop: &str| -> Vec<Label> {
             l.iter().filter(|x| x.name != b"__name__" && x.name != drop.as_bytes()).cloned().collect()
         };
-        let mut buckets: std::collections::HashMap<(Vec<Label>, i64), Vec<(f64, f64)>> = Default::default();
+        type AtScrape = (Vec<Label>, i64);
+        let mut buckets: std::collections::HashMap<AtScrape, Vec<(f64, f64)>> = Default::default();
         let mut counts: std::collections::HashMap<(Vec<Label>, i64), f64> = Default::default();
         for (labels, points) in &series {
             let n = name(labels);
