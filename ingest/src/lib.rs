@@ -3,7 +3,7 @@
 //! Knows nothing of PromQL or HTTP routing.
 //!
 //! Public surface: [`remote_write`] — the v1 protobuf messages ([`remote_write::proto`]),
-//! [`remote_write::decode_v1`] (snappy block + protobuf), [`remote_write::Limits`] and
+//! [`remote_write::decode_v1`] / [`remote_write::encode_v1`] (snappy block + protobuf), [`remote_write::Limits`] and
 //! [`remote_write::write_v1`], which validates a request and appends it in one batch,
 //! returning a [`remote_write::WriteReport`].
 

@@ -26,9 +26,29 @@ pub struct Cli {
     pub config_file: Option<PathBuf>,
 }
 
+impl Cli {
+    /// The data directory: the flag, else `storage.path` from the config file, else `data`.
+    pub fn storage_path(&self, config: &crate::Config) -> PathBuf {
+        self.storage_path
+            .clone()
+            .or_else(|| config.storage.path.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_PATH))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_path_flag_beats_config_beats_default() {
+        let config = crate::Config::parse("storage:\n  path: /from/config\n").expect("config");
+        let bare = Cli::try_parse_from(["vigil"]).expect("parse");
+        assert_eq!(bare.storage_path(&crate::Config::default()), PathBuf::from("data"));
+        assert_eq!(bare.storage_path(&config), PathBuf::from("/from/config"));
+        let flagged = Cli::try_parse_from(["vigil", "--storage.path=/from/flag"]).expect("parse");
+        assert_eq!(flagged.storage_path(&config), PathBuf::from("/from/flag"));
+    }
 
     #[test]
     fn no_arguments_give_prometheus_defaults() {

@@ -101,11 +101,16 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config file {}", path.display()))?;
-        Config::parse(&text).with_context(|| format!("config file {}", path.display()))
+        Config::parse_named(&text, &path.display().to_string())
     }
 
     /// Parses and checks configuration text; an empty document is the default config.
     pub fn parse(text: &str) -> anyhow::Result<Config> {
+        Config::parse_named(text, "<config>")
+    }
+
+    /// Like [`Config::parse`], naming the source as `name` in errors (`name:line:column: …`).
+    fn parse_named(text: &str, name: &str) -> anyhow::Result<Config> {
         let has_content = text.lines().any(|l| {
             let l = l.trim();
             !l.is_empty() && !l.starts_with('#') && l != "---"
@@ -113,8 +118,11 @@ impl Config {
         if !has_content {
             return Ok(Config::default());
         }
-        let config: Config = serde_saphyr::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
-        config.check()?;
+        let config: Config = serde_saphyr::from_str(text).map_err(|e| match e.location() {
+            Some(at) => anyhow::anyhow!("{name}:{}:{}: {}", at.line(), at.column(), e.without_snippet()),
+            None => anyhow::anyhow!("{name}: {}", e.without_snippet()),
+        })?;
+        config.check().with_context(|| name.to_string())?;
         Ok(config)
     }
 
@@ -167,13 +175,25 @@ mod tests {
         let err = Config::parse("global:\n  external_labels: {}\nstorage:\n  wal_sync: 1s\n")
             .expect_err("unknown key");
         let msg = format!("{err:#}");
-        assert!(msg.contains("wal_sync"), "{msg}");
-        assert!(msg.contains('4'), "no line number in: {msg}");
+        assert!(msg.starts_with("<config>:4:3: "), "{msg}");
+        assert!(msg.contains("unknown field `wal_sync`"), "{msg}");
+        assert!(!msg.contains('\n'), "one line: {msg}");
+    }
+
+    #[test]
+    fn load_names_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("vigil.yml");
+        std::fs::write(&path, "global:\n  bogus: 1\n").expect("write");
+        let msg = format!("{:#}", Config::load(&path).expect_err("unknown key"));
+        assert!(msg.starts_with(&format!("{}:2:3: ", path.display())), "{msg}");
+        std::fs::write(&path, "").expect("write");
+        assert_eq!(Config::load(&path).expect("empty file"), Config::default());
     }
 
     #[test]
     fn bad_durations_are_errors() {
         let err = Config::parse("storage:\n  wal_sync_interval: soon\n").expect_err("bad duration");
-        assert!(err.to_string().contains("storage.wal_sync_interval"), "{err}");
+        assert!(format!("{err:#}").contains("storage.wal_sync_interval"), "{err:#}");
     }
 }

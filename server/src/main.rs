@@ -1,10 +1,9 @@
 //! The `vigil` binary: parses flags, sets up logging and runs the server.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use vigil_server::cli::DEFAULT_STORAGE_PATH;
 use vigil_server::{Cli, Config, ServeOptions, run, shutdown_signal};
 
 fn main() -> ExitCode {
@@ -14,6 +13,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match serve(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -29,11 +30,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    let storage_path = cli
-        .storage_path
-        .clone()
-        .or_else(|| config.storage.path.clone())
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_PATH));
+    let storage_path = cli.storage_path(&config);
     tracing::info!(version = vigil_server::api::VERSION, storage_path = %storage_path.display(), "starting vigil");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let opts = ServeOptions { listen_address: cli.listen_address, storage_path, config };

@@ -1,47 +1,41 @@
 //! Opening and closing the store: the one place that knows which store Vigil runs on.
-//!
-//! For now this opens an in-memory [`MemStorage`] (nothing survives a restart). The
-//! integration step swaps in `vigil_storage::Db::open(path, opts)` here: keep the
-//! `Db` in [`OpenedStore`], call `db.sync()` from [`OpenedStore::sync`] (the server
-//! calls it every `storage.wal_sync_interval`) and `db.close()` from
-//! [`OpenedStore::close`] (called once at shutdown, after the HTTP server stopped).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use vigil_storage::Storage;
-use vigil_storage::memory::MemStorage;
+use vigil_storage::{Db, DbOptions, Storage, SyncPolicy};
 
 use crate::config::StorageConfig;
 
 /// An open store and what to do with it over the server's life.
 pub struct OpenedStore {
-    storage: Arc<dyn Storage>,
-    /// Samples replayed from the WAL while opening (0 for the in-memory store).
+    db: Arc<Db>,
+    /// Samples replayed from the WAL while opening.
     pub replayed_samples: u64,
 }
 
 impl OpenedStore {
     /// The store as the API uses it.
     pub fn storage(&self) -> Arc<dyn Storage> {
-        self.storage.clone()
+        self.db.clone()
     }
 
-    /// Flushes the WAL to disk. The in-memory store has no WAL: nothing to flush.
+    /// fsyncs the WAL; the server calls it every `storage.wal_sync_interval`.
     pub fn sync(&self) -> anyhow::Result<()> {
-        Ok(())
+        Ok(self.db.sync()?)
     }
 
-    /// Flushes and releases the store at shutdown, after the API and the sync loop have
-    /// stopped. The in-memory store has nothing to flush.
+    /// Flushes and fsyncs the WAL at shutdown, after the API and the sync loop have
+    /// stopped. The `Db` itself is released when its last reference goes.
     pub fn close(&self) -> anyhow::Result<()> {
-        Ok(())
+        Ok(self.db.sync()?)
     }
 }
 
-/// Opens the store under `path` (replaying its WAL); runs on a blocking thread.
+/// Opens the store under `path`, replaying its WAL; runs on a blocking thread.
 pub fn open(path: &Path, config: &StorageConfig) -> anyhow::Result<OpenedStore> {
-    let _ = config;
-    tracing::warn!(path = %path.display(), "storage is in memory for now: data does not survive a restart");
-    Ok(OpenedStore { storage: Arc::new(MemStorage::new()), replayed_samples: 0 })
+    let sync = if config.wal_sync_interval_ms() == 0 { SyncPolicy::Always } else { SyncPolicy::Periodic };
+    let db = Db::open(path, DbOptions { sync, ..DbOptions::default() })?;
+    let replayed_samples = db.num_samples();
+    Ok(OpenedStore { db: Arc::new(db), replayed_samples })
 }

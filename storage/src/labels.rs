@@ -91,6 +91,11 @@ impl Labels {
         h.digest()
     }
 
+    /// True when both share the same storage, a cheap early-out before comparing pairs.
+    pub(crate) fn same_storage(&self, other: &Labels) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// A builder starting from these labels.
     pub fn to_builder(&self) -> LabelsBuilder {
         LabelsBuilder { labels: self.0.to_vec() }

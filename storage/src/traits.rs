@@ -11,6 +11,14 @@ pub trait Appender: Send {
     /// Buffers one float sample for the series `labels` (already validated by the caller).
     fn append(&mut self, labels: &Labels, t: i64, v: f64);
 
+    /// Buffers several samples of one series; stores override it to look the series up
+    /// once instead of once per sample.
+    fn append_many(&mut self, labels: &Labels, samples: &[Sample]) {
+        for s in samples {
+            self.append(labels, s.t, s.v);
+        }
+    }
+
     /// Buffers the type/help/unit of a metric family, kept for `/api/v1/metadata`.
     fn update_metadata(&mut self, metric_family: &str, meta: MetricMetadata);
 

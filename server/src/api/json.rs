@@ -134,6 +134,25 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn every_finite_value_round_trips_and_uses_exponents_only_outside_the_plain_range(bits: u64) {
+            let v = f64::from_bits(bits);
+            proptest::prop_assume!(v.is_finite());
+            let s = format_value(v);
+            proptest::prop_assert_eq!(s.parse::<f64>().map(f64::to_bits), Ok(v.to_bits()), "{}", s);
+            let plain = v == 0.0 || (PLAIN_MIN..PLAIN_MAX).contains(&v.abs());
+            proptest::prop_assert_eq!(!s.contains('e'), plain, "{}", s);
+        }
+
+        #[test]
+        fn timestamps_round_trip_through_the_time_parser(t in -10_000_000_000_000i64..10_000_000_000_000i64) {
+            let mut s = String::new();
+            push_timestamp(&mut s, t);
+            proptest::prop_assert_eq!(crate::api::params::parse_time(&s), Ok(t), "{}", s);
+        }
+    }
+
     #[test]
     fn timestamps_are_seconds_with_three_millisecond_digits() {
         let cases: &[(i64, &str)] = &[

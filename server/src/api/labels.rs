@@ -261,6 +261,32 @@ mod tests {
         assert_eq!(values.warnings, vec![TRUNCATED_WARNING.to_string()]);
     }
 
+    /// Grafana's escaping (utf8_support.ts): legacy characters kept, `_` doubled,
+    /// anything else as `_<hex>_`.
+    fn grafana_escape(name: &str) -> String {
+        let mut out = String::from("U__");
+        for c in name.chars() {
+            match c {
+                '_' => out.push_str("__"),
+                c if c.is_ascii_alphanumeric() || c == ':' => out.push(c),
+                c => out.push_str(&format!("_{:x}_", c as u32)),
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn unescaping_inverts_grafanas_escaping(name in "\\PC{1,12}") {
+            proptest::prop_assert_eq!(unescape_label_name(&grafana_escape(&name)), name);
+        }
+
+        #[test]
+        fn unescaping_never_panics(raw in "U__[_0-9a-fA-Fxz]{0,16}") {
+            let _ = unescape_label_name(&raw);
+        }
+    }
+
     #[test]
     fn cut_warns_only_when_truncating() {
         let mut v = vec![1, 2, 3];

@@ -1,5 +1,6 @@
 //! Prometheus's HTTP API v1 and the operational endpoints, as one axum router.
 
+mod exemplars;
 mod json;
 mod labels;
 mod metadata;
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/write", post(write::write).layer(DefaultBodyLimit::max(write_limit)))
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route("/api/v1/query_exemplars", get(exemplars::query_exemplars).post(exemplars::query_exemplars))
         .route("/api/v1/series", get(labels::series).post(labels::series))
         .route("/api/v1/labels", get(labels::label_names).post(labels::label_names))
         .route("/api/v1/label/{name}/values", get(labels::label_values))

@@ -272,6 +272,8 @@ mod tests {
         assert_eq!(p.all("match[]"), vec![r#"{job="a"}"#, "up"]);
         assert_eq!(p.get("start"), Some("2"));
         assert_eq!(p.get("x"), None);
+        let encoded_key = Params::from_parts(Some("match%5B%5D=a&match%5B%5D=b"), None);
+        assert_eq!(encoded_key.all("match[]"), vec!["a", "b"]);
         let spaces = Params::from_parts(Some("query=sum+by%20(job)(up)"), None);
         assert_eq!(spaces.get("query"), Some("sum by (job)(up)"));
     }

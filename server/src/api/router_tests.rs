@@ -313,8 +313,31 @@ async fn metadata_from_remote_write_is_served() {
         text,
         r#"{"status":"success","data":{"a":[{"type":"gauge","help":"A \u003c1\u003e.","unit":""}]}}"#
     );
-    let (_, text, _) = send(ready_state(store), get("/api/v1/metadata?metric=b_total")).await;
+    let (_, text, _) = send(ready_state(store.clone()), get("/api/v1/metadata?metric=b_total")).await;
     assert_eq!(text, r#"{"status":"success","data":{"b_total":[{"type":"counter","help":"B.","unit":""}]}}"#);
+    let (_, text, _) = send(ready_state(store.clone()), get("/api/v1/metadata?limit=0")).await;
+    assert_eq!(text, r#"{"status":"success","data":{}}"#);
+
+    let again = WriteRequest {
+        timeseries: vec![],
+        metadata: vec![meta("b_total", MetricType::Counter, "B, reworded.")],
+    };
+    send(ready_state(store.clone()), remote_write(encode_v1(&again).expect("encode"))).await;
+    let (_, text, _) = send(ready_state(store.clone()), get("/api/v1/metadata?metric=b_total")).await;
+    assert_eq!(text.matches(r#""type":"counter""#).count(), 2, "{text}");
+    let (_, text, _) =
+        send(ready_state(store), get("/api/v1/metadata?metric=b_total&limit_per_metric=1")).await;
+    assert_eq!(text.matches(r#""type":"counter""#).count(), 1, "{text}");
+}
+
+#[tokio::test]
+async fn grafanas_exemplar_probe_succeeds_with_millisecond_times() {
+    let state = ready_state(Arc::new(MemStorage::new()));
+    let probe = "/api/v1/query_exemplars?query=test&start=1764460000000&end=1764461800000";
+    let (status, text, _) = send(state.clone(), get(probe)).await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, r#"{"status":"success","data":[]}"#));
+    let (status, _, _) = send(state, post_form("/api/v1/query_exemplars?start=5&end=1", "")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -328,6 +351,7 @@ async fn buildinfo_is_all_strings_without_features() {
     for key in ["version", "revision", "branch", "buildUser", "buildDate", "goVersion"] {
         assert!(data[key].is_string(), "{key}");
     }
+    assert!(data["goVersion"].as_str().is_some_and(|v| v.starts_with("rustc ")), "{text}");
     assert!(!data.contains_key("features"));
 }
 

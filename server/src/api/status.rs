@@ -29,7 +29,7 @@ const BUILD_DATE: &str = match option_env!("VIGIL_BUILD_DATE") {
     Some(d) => d,
     None => "unknown",
 };
-/// What `goVersion` says for a Rust build: the toolchain, honestly.
+/// What `goVersion` says for a Rust build: the compiler, as `build.rs` recorded it.
 const TOOLCHAIN: &str = match option_env!("VIGIL_RUSTC_VERSION") {
     Some(v) => v,
     None => "rust",

@@ -1,0 +1,178 @@
+//! The head: every series in memory, its chunks, the label index and metric metadata.
+//!
+//! Series are found by label hash in [`stripe`] maps and by id in the [`index`], whose
+//! roaring postings answer matchers. Each [`series`] keeps full, immutable chunks and one
+//! open chunk. The head enforces the append rules but knows nothing of the WAL; the
+//! database logs a commit before applying it here.
+
+mod index;
+mod iter;
+mod series;
+mod stripe;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+
+pub(crate) use series::MemSeries;
+pub(crate) use stripe::HashKeyed;
+
+use crate::error::StorageError;
+use crate::labels::Labels;
+use crate::matcher::Matcher;
+use crate::metadata::MetricMetadata;
+use crate::traits::{Querier, SelectHints, Series};
+use index::Index;
+use stripe::StripedSeries;
+
+/// All in-memory series.
+pub(crate) struct Head {
+    by_hash: StripedSeries,
+    index: RwLock<Index>,
+    next_id: AtomicU32,
+    samples: AtomicU64,
+    metadata: RwLock<BTreeMap<String, BTreeSet<MetricMetadata>>>,
+}
+
+impl Head {
+    /// An empty head.
+    pub(crate) fn new() -> Self {
+        Head {
+            by_hash: StripedSeries::new(),
+            index: RwLock::new(Index::default()),
+            next_id: AtomicU32::new(0),
+            samples: AtomicU64::new(0),
+            metadata: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    /// The series with these labels, created (unlogged, without samples) if new.
+    pub(crate) fn get_or_create(&self, labels: &Labels) -> Result<Arc<MemSeries>, StorageError> {
+        let hash = labels.stable_hash();
+        if let Some(s) = self.by_hash.get(hash, labels) {
+            return Ok(s);
+        }
+        let (s, _) = self.by_hash.get_or_insert_with(hash, labels, || {
+            let mut index = self.index.write();
+            let s = Arc::new(MemSeries::new(self.fresh_id(&index)?, labels.clone(), false));
+            index.insert(s.clone());
+            Ok(s)
+        })?;
+        Ok(s)
+    }
+
+    fn fresh_id(&self, index: &Index) -> Result<u32, StorageError> {
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            if id == u32::MAX {
+                self.next_id.store(u32::MAX, Ordering::Relaxed);
+                return Err(StorageError::Invalid("series id space exhausted".into()));
+            }
+            if !index.contains(id) {
+                return Ok(id);
+            }
+        }
+    }
+
+    /// Recreates a series from a WAL series record under its logged id. Returns the
+    /// existing series when the labels are already known, or one with a fresh id (to be
+    /// logged again) when `id` is taken.
+    pub(crate) fn replay_series(&self, id: u32, labels: &Labels) -> Result<Arc<MemSeries>, StorageError> {
+        let hash = labels.stable_hash();
+        let (s, _) = self.by_hash.get_or_insert_with(hash, labels, || {
+            let mut index = self.index.write();
+            let s = if index.contains(id) || id == u32::MAX {
+                MemSeries::new(self.fresh_id(&index)?, labels.clone(), false)
+            } else {
+                self.next_id.fetch_max(id + 1, Ordering::Relaxed);
+                MemSeries::new(id, labels.clone(), true)
+            };
+            let s = Arc::new(s);
+            index.insert(s.clone());
+            Ok(s)
+        })?;
+        Ok(s)
+    }
+
+    /// Counts samples stored by a commit or replay.
+    pub(crate) fn add_sample_count(&self, n: u64) {
+        self.samples.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Number of series.
+    pub(crate) fn num_series(&self) -> u64 {
+        self.index.read().len()
+    }
+
+    /// Number of samples stored.
+    pub(crate) fn num_samples(&self) -> u64 {
+        self.samples.load(Ordering::Relaxed)
+    }
+
+    /// Records metadata of a metric family.
+    pub(crate) fn add_metadata(&self, family: String, meta: MetricMetadata) {
+        let mut md = self.metadata.write();
+        if !md.get(&family).is_some_and(|set| set.contains(&meta)) {
+            md.entry(family).or_default().insert(meta);
+        }
+    }
+
+    /// Series matching `matchers` (all when empty) with a sample in `[mint, maxt]`.
+    fn matching(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Arc<MemSeries>> {
+        let index = self.index.read();
+        let ids = if matchers.is_empty() { index.all().clone() } else { index.postings_for(matchers) };
+        index.series(&ids).filter(|s| s.has_data_in(mint, maxt)).cloned().collect()
+    }
+}
+
+impl Querier for Head {
+    fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<Series>, StorageError> {
+        if matchers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found = self.matching(matchers, hints.start, hints.end);
+        found.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(found
+            .into_iter()
+            .map(|s| Series { labels: s.labels.clone(), samples: Box::new(s.iter(hints.start, hints.end)) })
+            .collect())
+    }
+
+    fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, StorageError> {
+        let found = self.matching(matchers, mint, maxt);
+        let names: BTreeSet<&str> =
+            found.iter().flat_map(|s| s.labels.iter().map(|l| l.name.as_str())).collect();
+        Ok(names.into_iter().map(str::to_string).collect())
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let index = self.index.read();
+        let candidates = (!matchers.is_empty()).then(|| index.postings_for(matchers));
+        let mut out = Vec::new();
+        for (value, ids) in index.values(name) {
+            let has_data = match &candidates {
+                Some(c) => index.series(&(ids & c)).any(|s| s.has_data_in(mint, maxt)),
+                None => index.series(ids).any(|s| s.has_data_in(mint, maxt)),
+            };
+            if has_data {
+                out.push(value.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn metadata(&self) -> Vec<(String, Vec<MetricMetadata>)> {
+        self.metadata.read().iter().map(|(k, v)| (k.clone(), v.iter().cloned().collect())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,170 @@
+//! One in-memory series: its full chunks, its open chunk and the append rules.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use parking_lot::Mutex;
+
+use super::iter::{ChunkRef, HeadSampleIter};
+use crate::chunk::{MAX_CHUNK_BYTES, SAMPLES_PER_CHUNK, XorEncoder};
+use crate::error::AppendError;
+use crate::labels::Labels;
+
+/// A series in the head. Its samples sit behind a mutex; the time bounds are mirrored in
+/// atomics so that range checks over many series take no lock.
+pub(crate) struct MemSeries {
+    /// The id WAL records and postings use.
+    pub(crate) id: u32,
+    /// The series' labels.
+    pub(crate) labels: Labels,
+    /// Whether a series record for it is in the WAL.
+    logged: AtomicBool,
+    /// Oldest sample's timestamp (`i64::MAX` while empty).
+    min_t: AtomicI64,
+    /// Newest sample's timestamp (`i64::MIN` while empty).
+    max_t: AtomicI64,
+    data: Mutex<SeriesData>,
+}
+
+/// A sample a commit has accepted but not yet applied.
+pub(crate) type Pending = Option<(i64, u64)>;
+
+/// The samples of a series and the commit in flight.
+pub(crate) struct SeriesData {
+    full: Vec<ChunkRef>,
+    open: XorEncoder,
+    open_min_t: i64,
+    /// Newest stored sample as (t, value bits).
+    last: Option<(i64, u64)>,
+    /// Newest sample accepted by the commit being checked, so later samples of the same
+    /// batch are checked against it; cleared when the commit is applied or abandoned.
+    pub(crate) pending: Pending,
+}
+
+impl SeriesData {
+    /// Checks a sample against the newest stored or pending one: `Ok(true)` to store it,
+    /// `Ok(false)` for an exact repeat accepted without storing, or why it is refused.
+    pub(crate) fn check(&self, t: i64, v: u64) -> Result<bool, AppendError> {
+        match self.pending.or(self.last) {
+            Some((lt, _)) if t < lt => Err(AppendError::OutOfOrder),
+            Some((lt, lv)) if t == lt => {
+                if v == lv {
+                    Ok(false)
+                } else {
+                    Err(AppendError::DuplicateTimestamp)
+                }
+            }
+            _ => Ok(true),
+        }
+    }
+
+    /// Stores a sample that [`SeriesData::check`] accepted for storing.
+    fn store(&mut self, t: i64, v: u64) {
+        if self.open.num_samples() >= SAMPLES_PER_CHUNK || self.open.len_bytes() >= MAX_CHUNK_BYTES {
+            self.cut();
+        }
+        if self.open.num_samples() == 0 {
+            self.open_min_t = t;
+        }
+        // Cannot fail: check() guarantees t is after the open chunk's last sample, and
+        // the chunk was just cut if it was full.
+        if self.open.append(t, f64::from_bits(v)).is_ok() {
+            self.last = Some((t, v));
+        }
+    }
+
+    fn cut(&mut self) {
+        let Some(max_t) = self.open.last_t() else { return };
+        let chunk = std::mem::take(&mut self.open).finish();
+        self.full.push(ChunkRef { chunk, min_t: self.open_min_t, max_t });
+    }
+
+    /// The chunks (full and a copy of the open one) that overlap `[mint, maxt]`.
+    fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ChunkRef> {
+        let mut out: Vec<ChunkRef> =
+            self.full.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt).cloned().collect();
+        if let Some(last) = self.open.last_t().filter(|&l| l >= mint && self.open_min_t <= maxt) {
+            out.push(ChunkRef { chunk: self.open.snapshot(), min_t: self.open_min_t, max_t: last });
+        }
+        out
+    }
+}
+
+impl MemSeries {
+    /// An empty series.
+    pub(crate) fn new(id: u32, labels: Labels, logged: bool) -> Self {
+        MemSeries {
+            id,
+            labels,
+            logged: AtomicBool::new(logged),
+            min_t: AtomicI64::new(i64::MAX),
+            max_t: AtomicI64::new(i64::MIN),
+            data: Mutex::new(SeriesData {
+                full: Vec::new(),
+                open: XorEncoder::new(),
+                open_min_t: 0,
+                last: None,
+                pending: None,
+            }),
+        }
+    }
+
+    /// Whether the WAL holds a series record for it.
+    pub(crate) fn is_logged(&self) -> bool {
+        self.logged.load(Ordering::Acquire)
+    }
+
+    /// Records that the WAL now holds its series record.
+    pub(crate) fn set_logged(&self) {
+        self.logged.store(true, Ordering::Release);
+    }
+
+    /// Locks the samples.
+    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, SeriesData> {
+        self.data.lock()
+    }
+
+    /// Stores an accepted sample (under the caller's lock) and widens the time bounds.
+    pub(crate) fn store_locked(&self, data: &mut SeriesData, t: i64, v: u64) {
+        data.store(t, v);
+        self.min_t.fetch_min(t, Ordering::Relaxed);
+        self.max_t.fetch_max(t, Ordering::Relaxed);
+    }
+
+    /// Checks and stores one sample with the head's rules.
+    pub(crate) fn append(&self, t: i64, v: u64) -> Result<(), AppendError> {
+        let mut data = self.data.lock();
+        if data.check(t, v)? {
+            self.store_locked(&mut data, t, v);
+        }
+        Ok(())
+    }
+
+    /// Whether any sample lies in `[mint, maxt]`.
+    pub(crate) fn has_data_in(&self, mint: i64, maxt: i64) -> bool {
+        let (lo, hi) = (self.min_t.load(Ordering::Relaxed), self.max_t.load(Ordering::Relaxed));
+        if lo > maxt || hi < mint || mint > maxt {
+            return false;
+        }
+        if (mint..=maxt).contains(&lo) || (mint..=maxt).contains(&hi) {
+            return true;
+        }
+        // The range lies strictly inside the series' span: look at the chunks.
+        self.data.lock().chunks_in(mint, maxt).iter().any(|c| {
+            (mint..=maxt).contains(&c.min_t)
+                || (mint..=maxt).contains(&c.max_t)
+                || c.chunk.iter().seek(mint).is_some_and(|s| s.t <= maxt)
+        })
+    }
+
+    /// An iterator over the samples in `[mint, maxt]`, detached from later appends.
+    pub(crate) fn iter(&self, mint: i64, maxt: i64) -> HeadSampleIter {
+        HeadSampleIter::new(self.data.lock().chunks_in(mint, maxt), mint, maxt)
+    }
+
+    /// Number of stored samples and chunks (full and open), for statistics.
+    #[cfg(test)]
+    pub(crate) fn chunk_count(&self) -> usize {
+        let d = self.data.lock();
+        d.full.len() + usize::from(d.open.num_samples() > 0)
+    }
+}

@@ -1,0 +1,88 @@
+//! Series by label hash, in lock stripes so that concurrent writers rarely contend.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::series::MemSeries;
+use crate::error::StorageError;
+use crate::labels::Labels;
+
+/// Lock stripes: a power of two well above the core count of the machines we target,
+/// so two writers rarely wait on the same stripe.
+const STRIPES: usize = 64;
+
+/// Passes a key that is already a good hash (xxh3 of the labels) straight through.
+#[derive(Default)]
+pub(crate) struct PassThroughHasher(u64);
+
+impl Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+}
+
+/// A hash map keyed by an already well-mixed `u64`.
+pub(crate) type HashKeyed<V> = HashMap<u64, V, BuildHasherDefault<PassThroughHasher>>;
+
+/// One stripe: hash → every series with that hash (more than one only on a collision).
+type Stripe = RwLock<HashKeyed<Vec<Arc<MemSeries>>>>;
+
+/// Series by `Labels::stable_hash`; a hash shared by several label sets keeps them all.
+pub(crate) struct StripedSeries {
+    stripes: Box<[Stripe]>,
+}
+
+impl StripedSeries {
+    /// An empty map.
+    pub(crate) fn new() -> Self {
+        StripedSeries { stripes: (0..STRIPES).map(|_| RwLock::new(HashKeyed::default())).collect() }
+    }
+
+    fn stripe(&self, hash: u64) -> &Stripe {
+        // The low bits pick the bucket inside a stripe's map; use the high bits here.
+        &self.stripes[(hash >> 58) as usize % STRIPES]
+    }
+
+    /// The series with exactly these labels.
+    pub(crate) fn get(&self, hash: u64, labels: &Labels) -> Option<Arc<MemSeries>> {
+        self.stripe(hash).read().get(&hash)?.iter().find(|s| s.labels == *labels).cloned()
+    }
+
+    /// The series with these labels, or the one `create` makes while the stripe is
+    /// locked (so two writers cannot both create it); `true` when it was created.
+    pub(crate) fn get_or_insert_with(
+        &self,
+        hash: u64,
+        labels: &Labels,
+        create: impl FnOnce() -> Result<Arc<MemSeries>, StorageError>,
+    ) -> Result<(Arc<MemSeries>, bool), StorageError> {
+        if let Some(s) = self.get(hash, labels) {
+            return Ok((s, false));
+        }
+        let mut stripe = self.stripe(hash).write();
+        let bucket = stripe.entry(hash).or_default();
+        if let Some(s) = bucket.iter().find(|s| s.labels == *labels) {
+            return Ok((s.clone(), false));
+        }
+        let s = create()?;
+        bucket.push(s.clone());
+        Ok((s, true))
+    }
+}
