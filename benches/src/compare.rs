@@ -311,7 +311,7 @@ impl Size {
 /// Quick size: enough hosts for aggregations to mean something, tiny enough for CI.
 const QUICK_SERIES: usize = 2_000;
 /// Default size: chosen so that three servers finish in well under 15 minutes on 2 cores.
-const DEFAULT_SERIES: usize = 20_000;
+const DEFAULT_SERIES: usize = 50_000;
 /// Default span: three hours, short of Prometheus's head compaction (1.5 x 2h blocks).
 const DEFAULT_SPAN_HOURS: u64 = 3;
 /// Prometheus's most common scrape interval.

@@ -97,10 +97,15 @@ impl WorkloadSpec {
     }
 }
 
-/// The current time in ms, rounded down to a minute so that step-aligned queries line up.
-pub fn now_ms_rounded() -> i64 {
+/// How far before now the data ends: VictoriaMetrics hides the last 30s from queries
+/// (`-search.latencyOffset`), so data ending a minute or more ago is fully visible.
+const END_BEFORE_NOW_MS: i64 = 60_000;
+
+/// The default end of the data (ms): a minute before now, rounded down to a minute so
+/// that step-aligned queries line up.
+pub fn default_end_ms() -> i64 {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    now - now % 60_000
+    now - now % 60_000 - END_BEFORE_NOW_MS
 }
 
 /// Series per host: node target plus API target.

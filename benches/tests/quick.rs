@@ -10,7 +10,7 @@ use vigil_bench::queries::{DEFAULT_QUERIES, parse_query_set};
 use vigil_bench::report::agreement;
 use vigil_bench::run::{CompareOptions, compare};
 use vigil_bench::server::{ServerKind, peer_binary, peers_bin_dir};
-use vigil_bench::workload::now_ms_rounded;
+use vigil_bench::workload::default_end_ms;
 
 /// The `vigil` binary: `$VIGIL_BIN`, or a debug build made here with cargo.
 fn vigil_binary() -> PathBuf {
@@ -55,7 +55,7 @@ fn vigil_may_refuse(error: &str) -> bool {
 fn quick_comparison_runs_end_to_end_and_servers_agree() {
     let size = Size::Quick;
     let opts = CompareOptions {
-        spec: size.spec(now_ms_rounded()),
+        spec: size.spec(default_end_ms()),
         size: size.name().into(),
         repeat: 1,
         limits: size.limits(),

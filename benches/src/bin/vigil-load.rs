@@ -10,7 +10,7 @@ use vigil_bench::compare::Size;
 use vigil_bench::queries::{DEFAULT_QUERIES, QuerySpec, TimeRange, parse_query_set};
 use vigil_bench::run::{CompareOptions, compare};
 use vigil_bench::server::{ServerKind, peer_binary, peers_bin_dir};
-use vigil_bench::workload::{WorkloadSpec, generate, now_ms_rounded};
+use vigil_bench::workload::{WorkloadSpec, default_end_ms, generate};
 
 /// Vigil's load harness.
 #[derive(Debug, Parser)]
@@ -58,7 +58,7 @@ struct WorkloadArgs {
     /// Samples per remote-write request.
     #[arg(long)]
     samples_per_request: Option<usize>,
-    /// End of the data as Unix milliseconds [default: now, rounded down to a minute].
+    /// End of the data as Unix milliseconds [default: a minute before now, rounded down to a minute].
     #[arg(long)]
     end_ms: Option<i64>,
 }
@@ -79,7 +79,7 @@ impl WorkloadArgs {
     }
 
     fn spec(&self) -> WorkloadSpec {
-        let mut s = self.size().spec(self.end_ms.unwrap_or_else(now_ms_rounded));
+        let mut s = self.size().spec(self.end_ms.unwrap_or_else(default_end_ms));
         s.series = self.series.unwrap_or(s.series);
         s.interval = self.interval_s.map(Duration::from_secs).unwrap_or(s.interval);
         s.span = self.span_min.map(|m| Duration::from_secs(m * 60)).unwrap_or(s.span);
@@ -151,7 +151,7 @@ struct QueryArgs {
     /// Start of the data, Unix seconds [default: end minus 3 hours].
     #[arg(long)]
     start_s: Option<i64>,
-    /// End of the data, Unix seconds [default: now].
+    /// End of the data, Unix seconds [default: a minute before now].
     #[arg(long)]
     end_s: Option<i64>,
     /// Longest the query phase may take, in seconds.
@@ -241,7 +241,7 @@ fn run_write(a: WriteArgs) -> anyhow::Result<()> {
 
 fn run_query(a: QueryArgs) -> anyhow::Result<()> {
     let set = load_queries(&a.queries)?;
-    let end_s = a.end_s.unwrap_or_else(|| now_ms_rounded() / 1000);
+    let end_s = a.end_s.unwrap_or_else(|| default_end_ms() / 1000);
     let range = TimeRange { start_s: a.start_s.unwrap_or(end_s - 3 * 3600), end_s };
     let base = a.url.trim_end_matches('/');
     let out = vigil_bench::queries::run_all(base, &set, range, a.repeat, Duration::from_secs(a.time_limit_s));
