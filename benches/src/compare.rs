@@ -206,7 +206,8 @@ fn persist(kind: ServerKind, base: &str, data: &Path) -> (anyhow::Result<Option<
     match kind {
         ServerKind::Prometheus => {
             let note = "size of a TSDB snapshot (`POST /api/v1/admin/tsdb/snapshot`, head included): the \
-                        head written out as a compacted block, Prometheus's long-term on-disk form"
+                        head written out as a compacted block, Prometheus's long-term on-disk form; its data dir \
+                        after the stop holds the WAL and head chunks (the span is too short for a block)"
                 .to_string();
             let r = (|| -> anyhow::Result<Option<u64>> {
                 let r = crate::http::post_empty(&agent, &format!("{base}/api/v1/admin/tsdb/snapshot"))?;
@@ -222,7 +223,9 @@ fn persist(kind: ServerKind, base: &str, data: &Path) -> (anyhow::Result<Option<
             (r, note)
         }
         ServerKind::VictoriaMetrics => {
-            let note = "data dir size after `GET /internal/force_flush`".to_string();
+            let note = "data dir size after `GET /internal/force_flush` (in-memory parts written \
+                        out as parts on disk)"
+                .to_string();
             let r = crate::http::get(&agent, &format!("{base}/internal/force_flush"), &[])
                 .and_then(|r| {
                     anyhow::ensure!(r.status == 200, "force_flush: HTTP {}: {}", r.status, r.body);
@@ -231,7 +234,12 @@ fn persist(kind: ServerKind, base: &str, data: &Path) -> (anyhow::Result<Option<
                 .map(|()| Some(procfs::dir_usage_bytes(data)));
             (r, note)
         }
-        ServerKind::Vigil => (Ok(None), "data dir size after a graceful stop (SIGTERM)".to_string()),
+        ServerKind::Vigil => (
+            Ok(None),
+            "data dir size after a graceful stop (SIGTERM); \
+                        today that is the WAL, as Vigil writes no blocks yet"
+                .to_string(),
+        ),
     }
 }
 
