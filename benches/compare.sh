@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Vigil, Prometheus 3 and VictoriaMetrics one after another on the same workload and
 # writes BENCHMARKS.md at the repository root. Usage:
-#   benches/compare.sh            # default size (10,000 series x 3h at 15s, ~7.6M samples; 5-15 minutes here)
+#   benches/compare.sh            # default size (10,000 series x 3h at 15s, ~7.3M samples; under 2 minutes on a quiet machine here, about 10 when busy)
 #   benches/compare.sh --quick    # CI smoke size (2,000 series x 1h; about a minute)
 # Any other vigil-load compare flag passes through (see `vigil-load compare --help`).
 # Installs the peers first with .ci/peers.sh when they are missing.
