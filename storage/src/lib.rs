@@ -23,10 +23,12 @@
 //! - [`memory::MemStorage`], a plain in-memory store for tests of the layers above and
 //!   the reference model the head is tested against.
 
+pub mod block;
 pub mod chunk;
 pub mod db;
 mod error;
 mod head;
+mod index;
 mod labels;
 mod matcher;
 pub mod memory;
