@@ -165,7 +165,7 @@ impl Block {
 pub(crate) struct NewBlock {
     /// Start of the range (inclusive).
     pub(crate) min_time: i64,
-    /// End of the range (exclusive); every sample must lie in `[min_time, max_time)`.
+    /// End of the range (exclusive). The range written is widened to hold every sample.
     pub(crate) max_time: i64,
     /// Compaction level.
     pub(crate) level: u32,
@@ -234,6 +234,7 @@ fn write_files(
     let mut index = IndexWriter::default();
     let mut stats = BlockStats::default();
     let mut buf = Vec::new();
+    let (mut min_time, mut max_time) = (spec.min_time, spec.max_time);
     for s in series {
         let (labels, samples) = s?;
         if samples.is_empty() {
@@ -245,12 +246,8 @@ fn write_files(
             codec::encode(part, &mut buf);
             let loc = chunks.add(&buf)?;
             let (Some(first), Some(last)) = (part.first(), part.last()) else { continue };
-            if first.t < spec.min_time || last.t >= spec.max_time {
-                return Err(StorageError::Invalid(format!(
-                    "sample outside block range [{}, {})",
-                    spec.min_time, spec.max_time
-                )));
-            }
+            min_time = min_time.min(first.t);
+            max_time = max_time.max(last.t.saturating_add(1));
             metas.push(ChunkMeta { min_t: first.t, max_t: last.t, loc });
         }
         stats.num_samples += samples.len() as u64;
@@ -265,8 +262,8 @@ fn write_files(
     let sources = if spec.sources.is_empty() { vec![id.to_string()] } else { spec.sources };
     let meta = BlockMeta {
         ulid: id.to_string(),
-        min_time: spec.min_time,
-        max_time: spec.max_time,
+        min_time,
+        max_time,
         stats,
         compaction: BlockCompaction { level: spec.level, sources, parents: spec.parents },
         version: BLOCK_VERSION,

@@ -101,6 +101,34 @@ impl Head {
         self.samples.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Every series, sorted by labels.
+    pub(crate) fn all_series_sorted(&self) -> Vec<Arc<MemSeries>> {
+        let mut all: Vec<Arc<MemSeries>> = {
+            let index = self.index.read();
+            index.series(index.all()).cloned().collect()
+        };
+        all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        all
+    }
+
+    /// Drops every chunk entirely before `boundary`; calls `first_after` with each series'
+    /// first sample time at or after `boundary`.
+    pub(crate) fn truncate_before(&self, boundary: i64, mut first_after: impl FnMut(i64)) {
+        let all: Vec<Arc<MemSeries>> = {
+            let index = self.index.read();
+            index.series(index.all()).cloned().collect()
+        };
+        let mut dropped = 0;
+        for s in all {
+            let (n, first) = s.truncate_before(boundary);
+            dropped += n;
+            if let Some(t) = first {
+                first_after(t);
+            }
+        }
+        self.samples.fetch_sub(dropped.min(self.samples.load(Ordering::Relaxed)), Ordering::Relaxed);
+    }
+
     /// Number of series.
     pub(crate) fn num_series(&self) -> u64 {
         self.index.read().len()

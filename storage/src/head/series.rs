@@ -8,6 +8,7 @@ use super::iter::{ChunkRef, HeadSampleIter};
 use crate::chunk::{MAX_CHUNK_BYTES, SAMPLES_PER_CHUNK, XorEncoder};
 use crate::error::AppendError;
 use crate::labels::Labels;
+use crate::traits::SampleIter as _;
 
 /// A series in the head. Its samples sit behind a mutex; the time bounds are mirrored in
 /// atomics so that range checks over many series take no lock.
@@ -76,6 +77,23 @@ impl SeriesData {
         let Some(max_t) = self.open.last_t() else { return };
         let chunk = std::mem::take(&mut self.open).finish();
         self.full.push(ChunkRef { chunk, min_t: self.open_min_t, max_t });
+    }
+
+    /// Drops the chunks whose samples all lie before `boundary` (a block holds them now);
+    /// returns how many samples were dropped. A chunk straddling `boundary` stays whole.
+    fn truncate_before(&mut self, boundary: i64) -> u64 {
+        if self.open.last_t().is_some_and(|t| t < boundary) {
+            self.cut();
+        }
+        let mut dropped = 0;
+        self.full.retain(|c| {
+            let keep = c.max_t >= boundary;
+            if !keep {
+                dropped += c.chunk.num_samples() as u64;
+            }
+            keep
+        });
+        dropped
     }
 
     /// The chunks (full and a copy of the open one) that overlap `[mint, maxt]`.
@@ -159,6 +177,36 @@ impl MemSeries {
     /// An iterator over the samples in `[mint, maxt]`, detached from later appends.
     pub(crate) fn iter(&self, mint: i64, maxt: i64) -> HeadSampleIter {
         HeadSampleIter::new(self.data.lock().chunks_in(mint, maxt), mint, maxt)
+    }
+
+    /// The samples in `[mint, maxt]`, copied out.
+    pub(crate) fn samples_between(&self, mint: i64, maxt: i64) -> Vec<crate::sample::Sample> {
+        use crate::traits::SampleIter;
+        let mut it = self.iter(mint, maxt);
+        let mut out = Vec::new();
+        while let Some(s) = it.next() {
+            out.push(s);
+        }
+        out
+    }
+
+    /// Drops the chunks entirely before `boundary` and narrows the time bounds; returns
+    /// the samples dropped and the first sample time at or after `boundary`, if any.
+    pub(crate) fn truncate_before(&self, boundary: i64) -> (u64, Option<i64>) {
+        let mut data = self.data.lock();
+        let dropped = data.truncate_before(boundary);
+        let first_kept =
+            data.full.first().map(|c| c.min_t).or_else(|| data.open.last_t().map(|_| data.open_min_t));
+        let first_new =
+            HeadSampleIter::new(data.chunks_in(boundary, i64::MAX), boundary, i64::MAX).next().map(|s| s.t);
+        match first_kept {
+            Some(t) => self.min_t.store(t, Ordering::Relaxed),
+            None => {
+                self.min_t.store(i64::MAX, Ordering::Relaxed);
+                self.max_t.store(i64::MIN, Ordering::Relaxed);
+            }
+        }
+        (dropped, first_new)
     }
 
     /// Number of stored samples and chunks (full and open), for statistics.
