@@ -142,6 +142,10 @@ pub struct Db {
     /// Samples before this time are refused: blocks hold that range (the end of the newest
     /// cut). Changed under the commit lock.
     min_valid: AtomicI64,
+    /// The head serves samples from this time on; blocks serve those before. Raised to a
+    /// cut's boundary once its block is served, so the chunks the head keeps across the
+    /// boundary are not read twice and nothing retention dropped reappears.
+    head_floor: AtomicI64,
     /// A lower bound of the head's samples at or after `min_valid` (`i64::MAX` if none).
     head_min: AtomicI64,
     /// The newest sample time the head has seen (`i64::MIN` if none).
@@ -210,6 +214,7 @@ impl Db {
             commit: Mutex::new(CommitState { wal, buf: Vec::new(), accepted: Vec::new() }),
             blocks: RwLock::new(Arc::new(loaded)),
             min_valid: AtomicI64::new(min_valid),
+            head_floor: AtomicI64::new(min_valid),
             head_min: AtomicI64::new(head_min),
             head_max: AtomicI64::new(head_max),
             maintenance: Mutex::new(()),
@@ -409,13 +414,18 @@ impl Querier for Db {
                     .collect(),
             );
         }
-        sources.push(self.head.select(matchers, hints)?);
+        let floor = self.head_floor.load(Ordering::Relaxed);
+        let head_hints = SelectHints { start: hints.start.max(floor), ..hints.clone() };
+        sources.push(self.head.select(matchers, &head_hints)?);
         Ok(merge::merge_series(sources))
     }
 
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, StorageError> {
-        let mut names: std::collections::BTreeSet<String> =
-            self.head.label_names(matchers, mint, maxt)?.into_iter().collect();
+        let mut names: std::collections::BTreeSet<String> = self
+            .head
+            .label_names(matchers, mint.max(self.head_floor.load(Ordering::Relaxed)), maxt)?
+            .into_iter()
+            .collect();
         for b in self.blocks_in(mint, maxt) {
             names.extend(b.label_names(matchers)?);
         }
@@ -429,8 +439,11 @@ impl Querier for Db {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, StorageError> {
-        let mut values: std::collections::BTreeSet<String> =
-            self.head.label_values(name, matchers, mint, maxt)?.into_iter().collect();
+        let mut values: std::collections::BTreeSet<String> = self
+            .head
+            .label_values(name, matchers, mint.max(self.head_floor.load(Ordering::Relaxed)), maxt)?
+            .into_iter()
+            .collect();
         for b in self.blocks_in(mint, maxt) {
             values.extend(b.label_values(name, matchers)?);
         }
@@ -635,3 +648,6 @@ impl<'a> Replayer<'a> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod block_tests;

@@ -171,6 +171,7 @@ impl Db {
             );
             self.swap_blocks(&HashSet::new(), Some(Arc::new(block)));
         }
+        self.head_floor.fetch_max(cut.boundary, Ordering::Relaxed);
         failpoint("cut.before_truncate")?;
         self.head_min.store(i64::MAX, Ordering::Relaxed);
         self.head.truncate_before(cut.boundary, |t| {

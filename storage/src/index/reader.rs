@@ -98,7 +98,7 @@ impl IndexReader {
         r.symbols = r.read_symbols()?;
         r.dictionary = r.read_dictionary()?;
         let offsets = r.sections[SERIES_OFFSETS].len();
-        if offsets % SERIES_OFFSET_LEN != 0 {
+        if !offsets.is_multiple_of(SERIES_OFFSET_LEN) {
             return Err(corrupt("series offsets"));
         }
         r.num_series = u32::try_from(offsets / SERIES_OFFSET_LEN).map_err(|_| corrupt("too many series"))?;
