@@ -86,8 +86,7 @@ impl ChunksWriter {
         if self.raw.is_empty() {
             return Ok(());
         }
-        let packed = zstd::bulk::compress(&self.raw, ZSTD_LEVEL)
-            .map_err(|e| StorageError::io("compressing a chunk frame", e))?;
+        let packed = compress(&self.raw)?;
         let mut header = [0u8; FRAME_HEADER_LEN];
         header[0..4].copy_from_slice(&(packed.len() as u32).to_le_bytes());
         header[4..8].copy_from_slice(&(self.raw.len() as u32).to_le_bytes());
@@ -202,6 +201,11 @@ impl ChunkBytes {
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.raw[self.start..self.end]
     }
+}
+
+/// Compresses a frame's raw bytes.
+pub(crate) fn compress(raw: &[u8]) -> Result<Vec<u8>, StorageError> {
+    zstd::bulk::compress(raw, ZSTD_LEVEL).map_err(|e| StorageError::io("compressing a chunk frame", e))
 }
 
 /// CRC32 of a frame's two length fields and its compressed bytes.

@@ -25,6 +25,9 @@ const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0;
 const ENC_SCALED: u8 = 0;
 /// Encoding tag of a chunk whose values are XORed bit patterns.
 const ENC_XOR: u8 = 1;
+/// Encoding tag of a chunk stored as a head XOR chunk (Gorilla bit stream), used when
+/// it is shorter than [`ENC_XOR`] (values with no pattern a byte-aligned code can use).
+const ENC_GORILLA: u8 = 2;
 
 /// Value-coding mode of a scaled chunk: deltas of consecutive integers.
 const MODE_DELTA: u8 = 0;
@@ -39,7 +42,9 @@ fn pow10(k: u8) -> f64 {
 /// Encodes `samples` (1..=[`MAX_CHUNK_SAMPLES`], strictly increasing timestamps) and
 /// appends the bytes to `out`.
 pub(crate) fn encode(samples: &[Sample], out: &mut Vec<u8>) {
+    let start = out.len();
     let scaled = scale_of(samples);
+    let is_xor = scaled.is_none();
     out.push(if scaled.is_some() { ENC_SCALED } else { ENC_XOR });
     put_uvarint(out, samples.len() as u64);
     encode_times(samples, out);
@@ -70,6 +75,16 @@ pub(crate) fn encode(samples: &[Sample], out: &mut Vec<u8>) {
                 }
                 prev = bits;
             }
+        }
+    }
+    if is_xor {
+        let mut gorilla = crate::chunk::XorEncoder::new();
+        // Cannot fail: at most MAX_CHUNK_SAMPLES (< u16::MAX) increasing timestamps.
+        let fits = samples.iter().all(|s| gorilla.append(s.t, s.v).is_ok());
+        if fits && 1 + gorilla.len_bytes() < out.len() - start {
+            out.truncate(start);
+            out.push(ENC_GORILLA);
+            out.extend_from_slice(gorilla.as_bytes());
         }
     }
 }
@@ -162,6 +177,9 @@ fn corrupt(why: &str) -> StorageError {
 
 /// Decodes one chunk; errors on any malformed input, never panics.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Sample>, StorageError> {
+    if bytes.first() == Some(&ENC_GORILLA) {
+        return decode_gorilla(&bytes[1..]);
+    }
     let mut c = Cursor { buf: bytes };
     let enc = c.byte()?;
     let n = c.uvarint()?;
@@ -232,6 +250,24 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Sample>, StorageError> {
     Ok(out)
 }
 
+fn decode_gorilla(bytes: &[u8]) -> Result<Vec<Sample>, StorageError> {
+    let chunk = crate::chunk::XorChunk::from_bytes(bytes).map_err(|e| corrupt_owned(e.to_string()))?;
+    let n = chunk.num_samples();
+    if n == 0 || n > MAX_CHUNK_SAMPLES {
+        return Err(corrupt("chunk sample count out of range"));
+    }
+    let mut it = chunk.iter();
+    let out: Vec<Sample> = it.by_ref().collect();
+    if out.len() != n || it.error().is_some() {
+        return Err(corrupt("damaged XOR chunk"));
+    }
+    Ok(out)
+}
+
+fn corrupt_owned(why: String) -> StorageError {
+    StorageError::Corrupt(why)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -254,9 +290,20 @@ mod tests {
             (0..100).map(|i| Sample::new(i * 15_000, f64::from(25 + 10 * i as i32) / 100.0)).collect();
         assert_eq!(roundtrip(&dec)[0], ENC_SCALED);
         let odd = [Sample::new(1, 1.0 / 3.0), Sample::new(2, -0.0), Sample::new(3, f64::NAN)];
-        assert_eq!(roundtrip(&odd)[0], ENC_XOR);
+        assert_ne!(roundtrip(&odd)[0], ENC_SCALED);
+        let noise: Vec<Sample> = (0..100)
+            .map(|i| {
+                Sample::new(
+                    i * 15_000,
+                    f64::from_bits(
+                        0x3ff0_0000_0000_0000 | (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 12,
+                    ),
+                )
+            })
+            .collect();
+        assert_eq!(roundtrip(&noise)[0], ENC_GORILLA);
         let stale = [Sample::new(1, 1.0), Sample::new(2, crate::sample::stale_nan())];
-        assert_eq!(roundtrip(&stale)[0], ENC_XOR);
+        assert_ne!(roundtrip(&stale)[0], ENC_SCALED);
     }
 
     #[test]

@@ -15,6 +15,22 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use meta::{BlockCompaction, BlockMeta, BlockStats};
+
+/// Encodes samples (1 to 1920, strictly increasing timestamps) with the at-rest chunk
+/// encoding (before zstd), appending to `out`; for benches and tools.
+pub fn encode_chunk(samples: &[Sample], out: &mut Vec<u8>) {
+    codec::encode(&samples[..samples.len().min(codec::MAX_CHUNK_SAMPLES)], out);
+}
+
+/// Decodes a chunk written by [`encode_chunk`]; errors, never panics, on bad input.
+pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<Sample>, StorageError> {
+    codec::decode(bytes)
+}
+
+/// Compresses raw chunk bytes as a block frame does (zstd, same level); for benches.
+pub fn compress_frame(raw: &[u8]) -> Result<Vec<u8>, StorageError> {
+    chunks::compress(raw)
+}
 pub(crate) use meta::{is_block_id, new_id};
 
 use crate::error::StorageError;

@@ -91,3 +91,89 @@ fn a_flipped_byte_anywhere_is_detected_at_open() {
         Block::open(&block_dir).expect("good again");
     }
 }
+
+/// A small deterministic generator (64-bit LCG) for realistic-looking test data.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+}
+
+/// Series of one data shape: 15s scrapes with a few ms of jitter over two hours.
+fn shaped(shape: &str, n: usize) -> Vec<(Labels, Vec<Sample>)> {
+    /// Samples per series: two hours of 15s scrapes, one default block.
+    const SAMPLES: i64 = 480;
+    let mut rng = Lcg(42);
+    let mut out: Vec<(Labels, Vec<Sample>)> = (0..n)
+        .map(|i| {
+            let labels =
+                Labels::from_pairs([("__name__", shape), ("instance", &format!("host-{i:05}:9100"))]);
+            let mut v = (rng.next() % 1_000_000) as f64;
+            let samples = (0..SAMPLES)
+                .map(|k| {
+                    // A scrape loop lands on its tick or a millisecond or two off it.
+                    let jitter = if rng.next() % 4 == 0 { (rng.next() % 5) as i64 - 2 } else { 0 };
+                    let t = 1_700_000_000_000 + k * 15_000 + jitter;
+                    v = match shape {
+                        "counter" => v + (rng.next() % 500) as f64,
+                        "gauge" => ((v * 100.0).round() + (rng.next() % 2001) as f64 - 1000.0) / 100.0,
+                        "constant" => 1.0,
+                        _ => f64::from_bits(0x3ff0_0000_0000_0000 | (rng.next() << 20)),
+                    };
+                    Sample::new(t, v)
+                })
+                .collect();
+            (labels, samples)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Bytes of the head's XOR chunks (cut at 120 samples, as the head does) for `data`.
+fn head_bytes(data: &[(Labels, Vec<Sample>)]) -> usize {
+    data.iter()
+        .flat_map(|(_, s)| s.chunks(crate::chunk::SAMPLES_PER_CHUNK))
+        .map(|part| {
+            let mut e = crate::chunk::XorEncoder::new();
+            for s in part {
+                e.append(s.t, s.v).expect("append");
+            }
+            e.len_bytes()
+        })
+        .sum()
+}
+
+#[test]
+fn at_rest_encoding_beats_head_chunks_on_realistic_shapes() {
+    /// Series per shape: enough for zstd frames to see many neighbours.
+    const SERIES: usize = 200;
+    let dir = tempfile::tempdir().expect("tempdir");
+    println!("shape      head XOR B/sample   block chunks B/sample   block incl. index B/sample");
+    for shape in ["counter", "gauge", "constant", "random_float"] {
+        let data = shaped(shape, SERIES);
+        let samples: usize = data.iter().map(|(_, s)| s.len()).sum();
+        let head = head_bytes(&data);
+        let meta = write_block(dir.path(), spec(i64::MIN, i64::MAX), data.iter().cloned().map(Ok))
+            .expect("write")
+            .expect("block");
+        let chunks =
+            std::fs::metadata(dir.path().join(&meta.ulid).join(CHUNKS_FILE)).expect("stat").len() as usize;
+        let per = |b: usize| b as f64 / samples as f64;
+        println!(
+            "{shape:<12} {:>10.3} {:>22.3} {:>26.3}",
+            per(head),
+            per(chunks),
+            per(meta.stats.num_bytes as usize)
+        );
+        let block = Block::open(&dir.path().join(&meta.ulid)).expect("open");
+        let all = Matcher::new(MatchOp::Equal, "__name__", shape).expect("matcher");
+        assert_eq!(block.select(&[all], i64::MIN, i64::MAX).expect("select"), data, "{shape} round trip");
+        if shape != "random_float" {
+            assert!(chunks < head, "{shape}: block {chunks} B, head {head} B");
+        }
+    }
+}
