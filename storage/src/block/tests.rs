@@ -115,7 +115,7 @@ fn shaped(shape: &str, n: usize) -> Vec<(Labels, Vec<Sample>)> {
             let samples = (0..SAMPLES)
                 .map(|k| {
                     // A scrape loop lands on its tick or a millisecond or two off it.
-                    let jitter = if rng.next() % 4 == 0 { (rng.next() % 5) as i64 - 2 } else { 0 };
+                    let jitter = if rng.next().is_multiple_of(4) { (rng.next() % 5) as i64 - 2 } else { 0 };
                     let t = 1_700_000_000_000 + k * 15_000 + jitter;
                     v = match shape {
                         "counter" => v + (rng.next() % 500) as f64,
