@@ -61,22 +61,43 @@ pub(crate) struct Block {
     chunks: ChunksReader,
     /// Set when a read found damage; maintenance then moves the block aside.
     corrupt: AtomicBool,
+    /// Set once every chunk frame's checksum was checked ([`Block::verify_chunks`]).
+    verified: AtomicBool,
 }
 
 impl Block {
-    /// Opens the block in `dir`, verifying its meta, index and every chunk frame.
+    /// Opens the block in `dir`, verifying its meta and every index section's checksum.
+    /// Chunk frames are checked when read, and all of them by [`Block::verify_chunks`],
+    /// which maintenance runs in the background so that a restart does not read every
+    /// block in full.
     pub(crate) fn open(dir: &Path) -> Result<Block, StorageError> {
         let meta = BlockMeta::read(dir)?;
         let index = IndexReader::open(&dir.join(INDEX_FILE))?;
         let chunks = ChunksReader::open(&dir.join(CHUNKS_FILE))?;
-        chunks.verify()?;
         if u64::from(index.num_series()) != meta.stats.num_series {
             return Err(StorageError::Corrupt(format!(
                 "{}: series count differs from meta.json",
                 dir.display()
             )));
         }
-        Ok(Block { dir: dir.to_path_buf(), meta, index, chunks, corrupt: AtomicBool::new(false) })
+        Ok(Block {
+            dir: dir.to_path_buf(),
+            meta,
+            index,
+            chunks,
+            corrupt: AtomicBool::new(false),
+            verified: AtomicBool::new(false),
+        })
+    }
+
+    /// Checks every chunk frame's checksum once; a failure flags the block corrupt.
+    pub(crate) fn verify_chunks(&self) -> Result<(), StorageError> {
+        if self.verified.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.chunks.verify().map_err(|e| self.damaged(e))?;
+        self.verified.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The block's metadata.

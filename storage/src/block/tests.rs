@@ -74,7 +74,7 @@ fn the_range_widens_to_hold_every_sample() {
 }
 
 #[test]
-fn a_flipped_byte_anywhere_is_detected_at_open() {
+fn a_flipped_byte_anywhere_is_detected_by_open_or_verification() {
     let dir = tempfile::tempdir().expect("tempdir");
     let meta = write(dir.path(), &series(20, 500));
     let block_dir = dir.path().join(&meta.ulid);
@@ -85,10 +85,11 @@ fn a_flipped_byte_anywhere_is_detected_at_open() {
             let mut bad = good.clone();
             bad[pos] ^= 0x10;
             std::fs::write(&path, &bad).expect("write");
-            assert!(Block::open(&block_dir).is_err(), "{file} byte {pos} flipped went unnoticed");
+            let found = Block::open(&block_dir).and_then(|b| b.verify_chunks());
+            assert!(found.is_err(), "{file} byte {pos} flipped went unnoticed");
         }
         std::fs::write(&path, &good).expect("restore");
-        Block::open(&block_dir).expect("good again");
+        Block::open(&block_dir).and_then(|b| b.verify_chunks()).expect("good again");
     }
 }
 

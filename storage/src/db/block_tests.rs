@@ -211,7 +211,7 @@ fn a_corrupt_block_is_detected_moved_aside_and_never_served() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(dir.path());
     let model = MemStorage::new();
-    append_all(&db, &model, 50, (0..30).map(|i| i * 100));
+    append_all(&db, &model, 50, (0..60).map(|i| i * 100));
     db.maintain().expect("maintain");
     let victim = db.blocks()[0].clone();
     let victim_dir = dir.path().join(BLOCKS_DIR).join(&victim.ulid);
@@ -231,15 +231,20 @@ fn a_corrupt_block_is_detected_moved_aside_and_never_served() {
     assert_eq!(dump(&db, later, i64::MAX), dump(&model, later, i64::MAX));
     drop(db);
 
-    // Damage found at open: the block is moved aside and the rest is served.
+    // Damage to an index is found at open: the block is moved aside and the rest served.
     let db = open(dir.path());
-    let second = db.blocks()[0].clone();
+    let (second, third) = (db.blocks()[0].clone(), db.blocks()[1].clone());
     drop(db);
     flip_byte(&dir.path().join(BLOCKS_DIR).join(&second.ulid).join(crate::block::INDEX_FILE));
+    // Damage to chunks no query reads is found by the first maintenance pass's scrub.
+    flip_byte(&dir.path().join(BLOCKS_DIR).join(&third.ulid).join(crate::block::CHUNKS_FILE));
     let db = open(dir.path());
     assert_eq!(db.corrupt_blocks(), 1);
     assert!(db.blocks().iter().all(|b| b.ulid != second.ulid));
-    assert_eq!(dump(&db, second.max_time, i64::MAX), dump(&model, second.max_time, i64::MAX));
+    let report = db.maintain().expect("maintain");
+    assert_eq!((report.blocks_quarantined, db.corrupt_blocks()), (1, 2));
+    assert!(db.blocks().iter().all(|b| b.ulid != third.ulid));
+    assert_eq!(dump(&db, third.max_time, i64::MAX), dump(&model, third.max_time, i64::MAX));
 }
 
 /// Every step of block cutting, WAL truncation and compaction that a crash can stop.

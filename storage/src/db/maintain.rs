@@ -66,6 +66,7 @@ impl Db {
     /// by the [`Maintenance`] thread; tests call it directly.
     pub fn maintain(&self) -> Result<MaintenanceReport, StorageError> {
         let _one_at_a_time = self.maintenance.lock();
+        self.scrub();
         let mut report = MaintenanceReport { blocks_quarantined: self.quarantine()?, ..Default::default() };
         let pending = self.pending_cut.lock().take();
         if let Some(p) = pending {
@@ -160,6 +161,7 @@ impl Db {
         failpoint("cut.after_block")?;
         if let Some(meta) = meta {
             let block = Block::open(&self.dir.join(BLOCKS_DIR).join(&meta.ulid))?;
+            block.verify_chunks()?;
             tracing::info!(
                 block = %meta.ulid,
                 min_time = meta.min_time,
@@ -204,7 +206,17 @@ impl Db {
         *guard = Arc::new(next);
     }
 
-    /// Moves blocks that reads found corrupt out of the served set and aside on disk.
+    /// Verifies every chunk checksum of blocks not yet verified since open (a failure
+    /// flags the block for [`Db::quarantine`]).
+    fn scrub(&self) {
+        let current = self.blocks.read().clone();
+        for b in current.iter() {
+            // The error is logged and the block flagged by verify_chunks itself.
+            let _ = b.verify_chunks();
+        }
+    }
+
+    /// Moves blocks that reads or verification found corrupt out of the served set and aside on disk.
     fn quarantine(&self) -> Result<u32, StorageError> {
         let bad: Vec<Arc<Block>> = self.blocks.read().iter().filter(|b| b.is_corrupt()).cloned().collect();
         if bad.is_empty() {
@@ -316,7 +328,11 @@ impl Db {
         let meta = write_block(&self.dir.join(BLOCKS_DIR), spec, MergedBlocks::new(group))?;
         failpoint("compact.after_block")?;
         let added = match &meta {
-            Some(meta) => Some(Arc::new(Block::open(&self.dir.join(BLOCKS_DIR).join(&meta.ulid))?)),
+            Some(meta) => {
+                let block = Block::open(&self.dir.join(BLOCKS_DIR).join(&meta.ulid))?;
+                block.verify_chunks()?;
+                Some(Arc::new(block))
+            }
             None => None,
         };
         tracing::info!(parents = ?parents, block = ?meta.as_ref().map(|m| &m.ulid), "blocks compacted");
