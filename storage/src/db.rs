@@ -34,7 +34,7 @@ pub use maintain::{Maintenance, MaintenanceReport};
 
 use crate::block::Block;
 use crate::error::{AppendError, StorageError};
-use crate::head::{HashKeyed, Head, MemSeries};
+use crate::head::{HashKeyed, Head, HeadChunks, MemSeries};
 use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::metadata::MetricMetadata;
@@ -48,6 +48,9 @@ const WAL_DIR: &str = "wal";
 
 /// Name of the directory of blocks inside the data directory.
 const BLOCKS_DIR: &str = "blocks";
+
+/// Name of the directory of memory-mapped full head chunks inside the data directory.
+const HEAD_CHUNKS_DIR: &str = "chunks_head";
 
 /// File locked while a process has the data directory open; the OS drops the lock when
 /// the process dies, so a `kill -9` never leaves it stale.
@@ -135,6 +138,8 @@ pub struct Db {
     /// Holds the directory lock for the life of the database.
     _lock: std::fs::File,
     head: Head,
+    /// Full head chunks on disk, memory-mapped.
+    spill: HeadChunks,
     commit: Mutex<CommitState>,
     /// The blocks served, sorted by time; replaced as a whole when the set changes, so a
     /// query works on one consistent set.
@@ -179,7 +184,8 @@ impl Db {
         let loaded = blocks::load(&blocks_dir, &corrupt)?;
         let min_valid = loaded.iter().map(|b| b.meta().max_time).max().unwrap_or(i64::MIN);
         let head = Head::new();
-        let mut replayer = Replayer::new(&head, min_valid);
+        let spill = HeadChunks::open(&dir.join(HEAD_CHUNKS_DIR))?;
+        let mut replayer = Replayer::new(&head, &spill, min_valid);
         let ckpt = checkpoint::latest(&wal_dir)?;
         if let Some((_, path)) = &ckpt {
             wal::replay(path, |r| replayer.apply(r))?;
@@ -211,6 +217,7 @@ impl Db {
             opts,
             _lock: lock,
             head,
+            spill,
             commit: Mutex::new(CommitState { wal, buf: Vec::new(), accepted: Vec::new() }),
             blocks: RwLock::new(Arc::new(loaded)),
             min_valid: AtomicI64::new(min_valid),
@@ -348,7 +355,7 @@ impl Db {
             let (mine, later) = rest.split_at(n);
             let mut data = series.lock();
             for s in mine {
-                series.store_locked(&mut data, s.t, s.v);
+                series.store_locked(&mut data, s.t, s.v, Some(&self.spill));
             }
             data.pending = None;
             rest = later;
@@ -557,6 +564,7 @@ impl Appender for DbAppender<'_> {
 /// Applies WAL records to the head at start, with the same rules as commits.
 struct Replayer<'a> {
     head: &'a Head,
+    spill: &'a HeadChunks,
     /// Samples before this time are in blocks already and skipped.
     min_valid: i64,
     /// Oldest sample time stored.
@@ -572,9 +580,10 @@ struct Replayer<'a> {
 }
 
 impl<'a> Replayer<'a> {
-    fn new(head: &'a Head, min_valid: i64) -> Self {
+    fn new(head: &'a Head, spill: &'a HeadChunks, min_valid: i64) -> Self {
         Replayer {
             head,
+            spill,
             min_valid,
             min_t: i64::MAX,
             max_t: i64::MIN,
@@ -607,7 +616,7 @@ impl<'a> Replayer<'a> {
                         continue;
                     }
                     match self.by_wal_id.get(&u64::from(s.id)) {
-                        Some(series) => match series.append(s.t, s.v) {
+                        Some(series) => match series.append(s.t, s.v, Some(self.spill)) {
                             Ok(()) => {
                                 stored += 1;
                                 self.min_t = self.min_t.min(s.t);

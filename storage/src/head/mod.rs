@@ -8,6 +8,7 @@
 mod index;
 mod iter;
 mod series;
+mod spill;
 mod stripe;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use parking_lot::RwLock;
 
 pub(crate) use series::MemSeries;
+pub(crate) use spill::HeadChunks;
 pub(crate) use stripe::HashKeyed;
 
 use crate::error::StorageError;

@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use parking_lot::Mutex;
 
-use super::iter::{ChunkRef, HeadSampleIter};
+use super::iter::{ChunkData, ChunkRef, HeadSampleIter};
+use super::spill::HeadChunks;
 use crate::chunk::{MAX_CHUNK_BYTES, SAMPLES_PER_CHUNK, XorEncoder};
 use crate::error::AppendError;
 use crate::labels::Labels;
@@ -58,10 +59,11 @@ impl SeriesData {
         }
     }
 
-    /// Stores a sample that [`SeriesData::check`] accepted for storing.
-    fn store(&mut self, t: i64, v: u64) {
+    /// Stores a sample that [`SeriesData::check`] accepted for storing; a full chunk
+    /// is moved to `spill` when given.
+    fn store(&mut self, t: i64, v: u64, spill: Option<&HeadChunks>) {
         if self.open.num_samples() >= SAMPLES_PER_CHUNK || self.open.len_bytes() >= MAX_CHUNK_BYTES {
-            self.cut();
+            self.cut(spill);
         }
         if self.open.num_samples() == 0 {
             self.open_min_t = t;
@@ -73,23 +75,27 @@ impl SeriesData {
         }
     }
 
-    fn cut(&mut self) {
+    fn cut(&mut self, spill: Option<&HeadChunks>) {
         let Some(max_t) = self.open.last_t() else { return };
         let chunk = std::mem::take(&mut self.open).finish();
-        self.full.push(ChunkRef { chunk, min_t: self.open_min_t, max_t });
+        let data = match spill.and_then(|s| s.write(chunk.as_bytes())) {
+            Some(spilled) => ChunkData::Spilled(spilled),
+            None => ChunkData::Mem(chunk),
+        };
+        self.full.push(ChunkRef { data, min_t: self.open_min_t, max_t });
     }
 
     /// Drops the chunks whose samples all lie before `boundary` (a block holds them now);
     /// returns how many samples were dropped. A chunk straddling `boundary` stays whole.
     fn truncate_before(&mut self, boundary: i64) -> u64 {
         if self.open.last_t().is_some_and(|t| t < boundary) {
-            self.cut();
+            self.cut(None);
         }
         let mut dropped = 0;
         self.full.retain(|c| {
             let keep = c.max_t >= boundary;
             if !keep {
-                dropped += c.chunk.num_samples() as u64;
+                dropped += c.num_samples() as u64;
             }
             keep
         });
@@ -101,7 +107,11 @@ impl SeriesData {
         let mut out: Vec<ChunkRef> =
             self.full.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt).cloned().collect();
         if let Some(last) = self.open.last_t().filter(|&l| l >= mint && self.open_min_t <= maxt) {
-            out.push(ChunkRef { chunk: self.open.snapshot(), min_t: self.open_min_t, max_t: last });
+            out.push(ChunkRef {
+                data: ChunkData::Mem(self.open.snapshot()),
+                min_t: self.open_min_t,
+                max_t: last,
+            });
         }
         out
     }
@@ -142,17 +152,17 @@ impl MemSeries {
     }
 
     /// Stores an accepted sample (under the caller's lock) and widens the time bounds.
-    pub(crate) fn store_locked(&self, data: &mut SeriesData, t: i64, v: u64) {
-        data.store(t, v);
+    pub(crate) fn store_locked(&self, data: &mut SeriesData, t: i64, v: u64, spill: Option<&HeadChunks>) {
+        data.store(t, v, spill);
         self.min_t.fetch_min(t, Ordering::Relaxed);
         self.max_t.fetch_max(t, Ordering::Relaxed);
     }
 
     /// Checks and stores one sample with the head's rules.
-    pub(crate) fn append(&self, t: i64, v: u64) -> Result<(), AppendError> {
+    pub(crate) fn append(&self, t: i64, v: u64, spill: Option<&HeadChunks>) -> Result<(), AppendError> {
         let mut data = self.data.lock();
         if data.check(t, v)? {
-            self.store_locked(&mut data, t, v);
+            self.store_locked(&mut data, t, v, spill);
         }
         Ok(())
     }
@@ -170,7 +180,7 @@ impl MemSeries {
         self.data.lock().chunks_in(mint, maxt).iter().any(|c| {
             (mint..=maxt).contains(&c.min_t)
                 || (mint..=maxt).contains(&c.max_t)
-                || c.chunk.iter().seek(mint).is_some_and(|s| s.t <= maxt)
+                || c.chunk().iter().seek(mint).is_some_and(|s| s.t <= maxt)
         })
     }
 
