@@ -82,6 +82,9 @@ impl SeriesData {
             Some(spilled) => ChunkData::Spilled(spilled),
             None => ChunkData::Mem(chunk),
         };
+        // Grow by one: a series holds a handful of full chunks, and doubling would leave
+        // up to half of the vector's room unused in every one of a million series.
+        self.full.reserve_exact(1);
         self.full.push(ChunkRef { data, min_t: self.open_min_t, max_t });
     }
 
