@@ -281,10 +281,17 @@ impl Db {
     }
 
     /// Runs the commit protocol (see the module doc) for one batch.
-    fn commit_batch(&self, batch: &Batch) -> Result<AppendOutcome, StorageError> {
+    fn commit_batch(&self, batch: &mut Batch) -> Result<AppendOutcome, StorageError> {
         let mut out = AppendOutcome::default();
         let mut guard = self.commit.lock();
         let state = &mut *guard;
+        // A series that garbage collection removed after the batch looked it up is
+        // looked up again (and recreated): the removed one is no longer queryable.
+        for s in batch.series.iter_mut() {
+            if s.is_removed() {
+                *s = self.head.get_or_create(&s.labels.clone())?;
+            }
+        }
         state.buf.clear();
         state.accepted.clear();
 
@@ -554,10 +561,11 @@ impl Appender for DbAppender<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<AppendOutcome, StorageError> {
-        if let Some(e) = self.error {
+        let mut me = *self;
+        if let Some(e) = me.error {
             return Err(e);
         }
-        self.db.commit_batch(&self.batch)
+        me.db.commit_batch(&mut me.batch)
     }
 }
 

@@ -397,3 +397,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn series_without_samples_leave_the_head_and_a_batch_racing_that_still_lands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    let model = MemStorage::new();
+    append_all(&db, &model, 4, (0..5).map(|i| i * 100));
+    append_all(&db, &model, 1, (5..40).map(|i| i * 100));
+    assert_eq!(db.num_series(), 4);
+    // A batch looks series 3 up before maintenance removes it from the head.
+    let mut app = db.appender();
+    app.append(&series(3), 4000, 9.0);
+    model.add(&series(3), 4000, 9.0).expect("model");
+    db.maintain().expect("maintain");
+    assert_eq!(db.num_series(), 1, "series 1..3 have nothing left in the head");
+    let out = app.commit().expect("commit");
+    assert_eq!((out.appended, out.rejected()), (1, 0));
+    assert_eq!(all(&db), all(&model));
+    drop(db);
+    let db = open(dir.path());
+    assert_eq!(all(&db), all(&model));
+    assert_eq!(db.num_series(), 2, "the checkpoint no longer carries removed series");
+}

@@ -179,6 +179,13 @@ impl Db {
         self.head.truncate_before(cut.boundary, |t| {
             self.head_min.fetch_min(t, Ordering::Relaxed);
         });
+        let collected = {
+            let _no_commit_in_flight = self.commit.lock();
+            self.head.gc()
+        };
+        if collected > 0 {
+            tracing::info!(series = collected, "series without samples left the head");
+        }
         let metadata: Vec<MetadataEntry> = self
             .head
             .metadata()
@@ -187,10 +194,12 @@ impl Db {
                 metas.into_iter().map(move |meta| MetadataEntry { family: family.clone(), meta })
             })
             .collect();
+        let live = |labels: &Labels| self.head.contains(labels);
         checkpoint::write(
             &self.dir.join(WAL_DIR),
             cut.sealed,
             cut.boundary,
+            &live,
             &metadata,
             self.opts.segment_size,
         )

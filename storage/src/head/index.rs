@@ -49,6 +49,25 @@ impl Index {
         self.by_id[slot] = Some(s);
     }
 
+    /// Removes the series with `id` and its postings.
+    pub(crate) fn remove(&mut self, id: u32) {
+        let Some(s) = self.by_id.get_mut(id as usize).and_then(Option::take) else { return };
+        for l in &s.labels {
+            if let Some(values) = self.postings.get_mut(&l.name) {
+                if let Some(ids) = values.get_mut(&l.value) {
+                    ids.remove(id);
+                    if ids.is_empty() {
+                        values.remove(&l.value);
+                    }
+                }
+                if values.is_empty() {
+                    self.postings.remove(&l.name);
+                }
+            }
+        }
+        self.all.remove(id);
+    }
+
     /// Every series id.
     pub(crate) fn all(&self) -> &RoaringBitmap {
         &self.all

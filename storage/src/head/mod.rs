@@ -131,6 +131,29 @@ impl Head {
         self.samples.fetch_sub(dropped.min(self.samples.load(Ordering::Relaxed)), Ordering::Relaxed);
     }
 
+    /// Removes every series without samples (their data went to blocks, or a commit
+    /// never stored any); returns how many. The caller holds the commit lock.
+    pub(crate) fn gc(&self) -> u64 {
+        let all: Vec<Arc<MemSeries>> = {
+            let index = self.index.read();
+            index.series(index.all()).cloned().collect()
+        };
+        let mut removed = 0;
+        for s in all {
+            if s.remove_if_empty() {
+                self.by_hash.remove(s.labels.stable_hash(), &s);
+                self.index.write().remove(s.id);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Whether a series with these labels is in the head.
+    pub(crate) fn contains(&self, labels: &Labels) -> bool {
+        self.by_hash.get(labels.stable_hash(), labels).is_some()
+    }
+
     /// Number of series.
     pub(crate) fn num_series(&self) -> u64 {
         self.index.read().len()

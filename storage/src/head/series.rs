@@ -20,6 +20,8 @@ pub(crate) struct MemSeries {
     pub(crate) labels: Labels,
     /// Whether a series record for it is in the WAL.
     logged: AtomicBool,
+    /// Set when garbage collection removed it from the head.
+    removed: AtomicBool,
     /// Oldest sample's timestamp (`i64::MAX` while empty).
     min_t: AtomicI64,
     /// Newest sample's timestamp (`i64::MIN` while empty).
@@ -127,6 +129,7 @@ impl MemSeries {
             id,
             labels,
             logged: AtomicBool::new(logged),
+            removed: AtomicBool::new(false),
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
             data: Mutex::new(SeriesData {
@@ -142,6 +145,22 @@ impl MemSeries {
     /// Whether the WAL holds a series record for it.
     pub(crate) fn is_logged(&self) -> bool {
         self.logged.load(Ordering::Acquire)
+    }
+
+    /// Whether garbage collection removed it from the head.
+    pub(crate) fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    /// Marks it removed if it holds no sample and no commit is checking it; the caller
+    /// holds the commit lock, so no commit is between its check and its apply.
+    pub(crate) fn remove_if_empty(&self) -> bool {
+        let data = self.data.lock();
+        let empty = data.full.is_empty() && data.open.num_samples() == 0 && data.pending.is_none();
+        if empty {
+            self.removed.store(true, Ordering::Release);
+        }
+        empty
     }
 
     /// Records that the WAL now holds its series record.

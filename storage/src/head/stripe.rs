@@ -81,6 +81,31 @@ impl StripedSeries {
         self.stripe(hash).read().get(&hash)?.find(labels).cloned()
     }
 
+    /// Removes `series` (the very one, not another with equal labels).
+    pub(crate) fn remove(&self, hash: u64, series: &Arc<MemSeries>) {
+        let mut stripe = self.stripe(hash).write();
+        match stripe.remove(&hash) {
+            Some(Bucket::One(s)) if !Arc::ptr_eq(&s, series) => {
+                stripe.insert(hash, Bucket::One(s));
+            }
+            Some(Bucket::Many(mut v)) => {
+                v.retain(|s| !Arc::ptr_eq(s, series));
+                match v.len() {
+                    0 => {}
+                    1 => {
+                        if let Some(s) = v.pop() {
+                            stripe.insert(hash, Bucket::One(s));
+                        }
+                    }
+                    _ => {
+                        stripe.insert(hash, Bucket::Many(v));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The series with these labels, or the one `create` makes while the stripe is
     /// locked (so two writers cannot both create it); `true` when it was created.
     pub(crate) fn get_or_insert_with(

@@ -77,12 +77,14 @@ pub fn remove_obsolete(wal_dir: &Path, keep: Option<u32>) -> Result<(), StorageE
 }
 
 /// Writes `checkpoint.upto/` from the previous checkpoint and segments up to `upto`,
-/// keeping series records, samples at or after `keep_from` and `metadata`; then removes
-/// what it covers.
+/// keeping the series records of label sets `live` accepts, samples at or after
+/// `keep_from` and `metadata`; then removes what it covers. A series `live` rejects must
+/// have no sample at or after `keep_from`.
 pub fn write(
     wal_dir: &Path,
     upto: u32,
     keep_from: i64,
+    live: &dyn Fn(&crate::labels::Labels) -> bool,
     metadata: &[MetadataEntry],
     segment_size: u64,
 ) -> Result<(), StorageError> {
@@ -117,7 +119,13 @@ pub fn write(
             };
             pos += n;
             match record {
-                Record::Series(entries) => encode_series(&mut buf, entries.iter().map(|e| (e.id, &e.labels))),
+                Record::Series(entries) => {
+                    let kept: Vec<_> =
+                        entries.iter().filter(|e| live(&e.labels)).map(|e| (e.id, &e.labels)).collect();
+                    if !kept.is_empty() {
+                        encode_series(&mut buf, kept);
+                    }
+                }
                 Record::Samples(mut samples) => {
                     samples.retain(|s| s.t >= keep_from);
                     encode_samples(&mut buf, &samples);
