@@ -55,6 +55,7 @@ mod matcher;
 pub mod memory;
 mod metadata;
 mod sample;
+pub mod stats;
 mod traits;
 mod varint;
 pub mod wal;

@@ -420,3 +420,19 @@ fn series_without_samples_leave_the_head_and_a_batch_racing_that_still_lands() {
     assert_eq!(all(&db), all(&model));
     assert_eq!(db.num_series(), 2, "the checkpoint no longer carries removed series");
 }
+
+#[test]
+fn tsdb_stats_count_cardinality_in_prometheus_terms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    let model = MemStorage::new();
+    append_all(&db, &model, 5, [100, 200]);
+    let s = db.tsdb_stats(2);
+    assert_eq!((s.num_series, s.num_samples, s.min_time, s.max_time), (5, 10, Some(100), Some(200)));
+    assert_eq!(s.num_label_pairs, 2 + 5);
+    let nc = |n: &str, v| crate::stats::NameCount { name: n.to_string(), value: v };
+    assert_eq!(s.series_count_by_metric_name, vec![nc("up", 3), nc("req_total", 2)]);
+    assert_eq!(s.label_value_count_by_label_name, vec![nc("i", 5), nc("__name__", 2)]);
+    assert_eq!(s.series_count_by_label_value_pair, vec![nc("__name__=up", 3), nc("__name__=req_total", 2)]);
+    assert_eq!(s.memory_in_bytes_by_label_name, vec![nc("__name__", 3 * 2 + 2 * 9), nc("i", 5)]);
+}

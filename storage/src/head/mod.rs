@@ -154,6 +154,11 @@ impl Head {
         self.by_hash.get(labels.stable_hash(), labels).is_some()
     }
 
+    /// Cardinality statistics of the index.
+    pub(crate) fn stats(&self, limit: usize, out: &mut crate::stats::TsdbStats) {
+        self.index.read().stats(limit, out);
+    }
+
     /// Number of series.
     pub(crate) fn num_series(&self) -> u64 {
         self.index.read().len()
