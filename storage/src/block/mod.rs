@@ -31,7 +31,7 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<Sample>, StorageError> {
 pub fn compress_frame(raw: &[u8]) -> Result<Vec<u8>, StorageError> {
     chunks::compress(raw)
 }
-pub(crate) use meta::{is_block_id, new_id};
+pub(crate) use meta::{META_FILE, is_block_id, new_id};
 
 use crate::error::StorageError;
 use crate::index::{ChunkMeta, IndexReader, IndexWriter};

@@ -436,3 +436,24 @@ fn tsdb_stats_count_cardinality_in_prometheus_terms() {
     assert_eq!(s.series_count_by_label_value_pair, vec![nc("__name__=up", 3), nc("__name__=req_total", 2)]);
     assert_eq!(s.memory_in_bytes_by_label_name, vec![nc("__name__", 3 * 2 + 2 * 9), nc("i", 5)]);
 }
+
+#[test]
+fn a_snapshot_is_a_data_directory_holding_blocks_and_head() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    let model = MemStorage::new();
+    append_all(&db, &model, 3, (0..40).map(|i| i * 100));
+    db.maintain().expect("maintain");
+    let snap = dir.path().join("snapshots").join("one");
+    let metas = db.snapshot(&snap, true).expect("snapshot");
+    assert_eq!(metas.len(), db.blocks().len() + 1, "every block and the head");
+    assert!(db.snapshot(&snap, true).is_err(), "an existing target is refused");
+    // Later writes and maintenance do not touch the snapshot.
+    append_all(&db, &model, 3, (40..80).map(|i| i * 100));
+    db.maintain().expect("maintain");
+    let restored = open(&snap);
+    assert_eq!(all(&restored), dump(&model, i64::MIN, 3900));
+    let without_head = dir.path().join("snapshots").join("two");
+    let metas = db.snapshot(&without_head, false).expect("snapshot");
+    assert_eq!(metas.len(), db.blocks().len());
+}

@@ -23,6 +23,7 @@
 //! ingest nor queries wait for maintenance.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
@@ -114,6 +115,56 @@ impl Db {
             })
             .map_err(|e| StorageError::io("starting the maintenance thread", e))?;
         Ok(Maintenance { stop, thread: Some(thread) })
+    }
+
+    /// Writes a consistent copy of the database into `dest` (which must not exist yet)
+    /// for backups, as Prometheus's snapshot: every block hard-linked (copied across
+    /// file systems), plus, with `with_head`, the head's samples written as one more
+    /// block. `dest` is then a data directory that [`Db::open`] can serve (restore by
+    /// pointing the storage path at it). Returns the blocks in the snapshot.
+    pub fn snapshot(
+        &self,
+        dest: &Path,
+        with_head: bool,
+    ) -> Result<Vec<crate::block::BlockMeta>, StorageError> {
+        // Keeps maintenance from deleting a block while it is being linked.
+        let _one_at_a_time = self.maintenance.lock();
+        if dest.exists() {
+            return Err(StorageError::Invalid(format!("snapshot target {} already exists", dest.display())));
+        }
+        let target = dest.join(BLOCKS_DIR);
+        std::fs::create_dir_all(&target)
+            .map_err(|e| StorageError::io(format!("creating {}", target.display()), e))?;
+        let mut metas = Vec::new();
+        for b in self.blocks.read().clone().iter() {
+            let to = target.join(&b.meta().ulid);
+            std::fs::create_dir(&to)
+                .map_err(|e| StorageError::io(format!("creating {}", to.display()), e))?;
+            for name in [crate::block::CHUNKS_FILE, crate::block::INDEX_FILE, crate::block::META_FILE] {
+                let (from, into) = (b.dir().join(name), to.join(name));
+                if std::fs::hard_link(&from, &into).is_err() {
+                    std::fs::copy(&from, &into)
+                        .map_err(|e| StorageError::io(format!("copying {}", from.display()), e))?;
+                }
+            }
+            metas.push(b.meta().clone());
+        }
+        if with_head {
+            let floor = self.head_floor.load(Ordering::Relaxed);
+            let hi = self.head_max.load(Ordering::Relaxed);
+            let series = self.head.all_series_sorted();
+            let data = series.iter().map(|s| Ok((s.labels.clone(), s.samples_between(floor, hi))));
+            let spec = NewBlock {
+                min_time: floor.max(self.head_min.load(Ordering::Relaxed).min(hi)),
+                max_time: hi.saturating_add(1),
+                level: 1,
+                sources: Vec::new(),
+                parents: Vec::new(),
+            };
+            metas.extend(write_block(&target, spec, data)?);
+        }
+        crate::wal::segment::sync_dir(&target)?;
+        Ok(metas)
     }
 
     /// The end of the head's oldest block range when the head spans 1.5 ranges past its
