@@ -20,6 +20,7 @@
 //! accepted silently).
 
 mod blocks;
+mod import;
 mod maintain;
 mod merge;
 
@@ -30,6 +31,7 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
+pub use import::ImportReport;
 pub use maintain::{Maintenance, MaintenanceReport};
 
 use crate::block::Block;

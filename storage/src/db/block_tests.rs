@@ -457,3 +457,50 @@ fn a_snapshot_is_a_data_directory_holding_blocks_and_head() {
     let metas = db.snapshot(&without_head, false).expect("snapshot");
     assert_eq!(metas.len(), db.blocks().len());
 }
+
+#[test]
+fn import_writes_history_as_blocks_that_merge_with_existing_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    let model = MemStorage::new();
+    append_all(&db, &model, 2, (100..110).map(|i| i * 100));
+    let history: Vec<(Labels, Vec<Sample>)> = (0..3)
+        .map(|i| {
+            let mut s: Vec<Sample> =
+                (0..60).rev().map(|k| Sample::new(k * 100 + i, (k * 3 + i) as f64)).collect();
+            s.push(Sample::new(20_000, 1.0)); // newer than the head's oldest sample
+            s.push(Sample::new(i, 5.0)); // repeats the first timestamp
+            (series(i as usize), s)
+        })
+        .collect();
+    // The reference: what the head holds plus the history before the head's first sample,
+    // first of each repeated timestamp kept.
+    let mut reference: std::collections::BTreeMap<Labels, std::collections::BTreeMap<i64, f64>> =
+        std::collections::BTreeMap::new();
+    for (l, samples) in all(&model) {
+        reference.entry(l).or_default().extend(samples.into_iter().map(|(t, v)| (t, f64::from_bits(v))));
+    }
+    for (l, samples) in &history {
+        let r = reference.entry(l.clone()).or_default();
+        for x in samples.iter().filter(|x| x.t < 10_000) {
+            r.entry(x.t).or_insert(x.v);
+        }
+    }
+    let model = MemStorage::new();
+    for (l, samples) in &reference {
+        for (&t, &v) in samples {
+            model.add(l, t, v).expect("model");
+        }
+    }
+    let report = db.import(history.clone()).expect("import");
+    assert_eq!((report.imported, report.too_new, report.duplicates, report.blocks), (180, 3, 3, 6));
+    assert_eq!(all(&db), all(&model));
+    // Importing again adds nothing once compaction folds the overlapping blocks.
+    db.import(history).expect("import");
+    db.maintain().expect("maintain");
+    assert_eq!(all(&db), all(&model));
+    assert_blocks_hold_each_sample_once(&db, &model);
+    drop(db);
+    let db = open(dir.path());
+    assert_eq!(all(&db), all(&model));
+}
