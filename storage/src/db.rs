@@ -299,6 +299,50 @@ impl Db {
         state.wal.sync()
     }
 
+    /// Deletes the samples in `[mint, maxt]` of every series matching `matchers` (which
+    /// must not be empty), in the head and in blocks; queries stop returning them at
+    /// once. The head's deletions are logged in the WAL first; each block gets a
+    /// tombstones file (see `block/FORMAT.md`), applied for good by compaction or
+    /// [`Db::clean_tombstones`]. Returns the head series touched.
+    pub fn delete_series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<u64, StorageError> {
+        if matchers.is_empty() {
+            return Err(StorageError::Invalid("delete_series needs at least one matcher".into()));
+        }
+        // A block cut in progress must not write samples this deletion removes into a
+        // block that then misses its tombstones.
+        let _no_maintenance = self.maintenance.lock();
+        let series = self.head.matching_series(matchers);
+        {
+            let mut guard = self.commit.lock();
+            let state = &mut *guard;
+            state.buf.clear();
+            if series.iter().any(|s| !s.is_logged()) {
+                encode_series(
+                    &mut state.buf,
+                    series.iter().filter(|s| !s.is_logged()).map(|s| (s.id, &s.labels)),
+                );
+            }
+            let entries: Vec<wal::Tombstone> =
+                series.iter().map(|s| wal::Tombstone { id: s.id, mint, maxt }).collect();
+            if !entries.is_empty() {
+                wal::record::encode_tombstones(&mut state.buf, &entries);
+            }
+            state.wal.write(&state.buf)?;
+            for s in &series {
+                s.set_logged();
+                let n = s.delete_range(mint, maxt, Some(&self.spill));
+                self.head.sub_sample_count(n);
+            }
+            if state.wal.policy() == SyncPolicy::Always {
+                state.wal.sync()?;
+            }
+        }
+        for b in self.blocks_in(mint, maxt) {
+            b.add_tombstones(matchers, mint, maxt)?;
+        }
+        Ok(series.len() as u64)
+    }
+
     /// Runs the commit protocol (see the module doc) for one batch.
     fn commit_batch(&self, batch: &mut Batch) -> Result<AppendOutcome, StorageError> {
         let mut out = AppendOutcome::default();
@@ -660,6 +704,14 @@ impl<'a> Replayer<'a> {
             Record::Metadata(entries) => {
                 for e in entries {
                     self.head.add_metadata(e.family, e.meta);
+                }
+            }
+            Record::Tombstones(entries) => {
+                for e in entries {
+                    if let Some(series) = self.by_wal_id.get(&u64::from(e.id)) {
+                        let n = series.delete_range(e.mint, e.maxt, Some(self.spill));
+                        self.head.sub_sample_count(n);
+                    }
                 }
             }
         }

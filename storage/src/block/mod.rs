@@ -10,6 +10,7 @@
 pub(crate) mod chunks;
 pub(crate) mod codec;
 mod meta;
+mod tombstones;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +33,7 @@ pub fn compress_frame(raw: &[u8]) -> Result<Vec<u8>, StorageError> {
     chunks::compress(raw)
 }
 pub(crate) use meta::{META_FILE, is_block_id, new_id};
+pub(crate) use tombstones::TOMBSTONES_FILE;
 
 use crate::error::StorageError;
 use crate::index::{ChunkMeta, IndexReader, IndexWriter};
@@ -63,6 +65,8 @@ pub(crate) struct Block {
     corrupt: AtomicBool,
     /// Set once every chunk frame's checksum was checked ([`Block::verify_chunks`]).
     verified: AtomicBool,
+    /// Deleted ranges per series ordinal, applied to every read.
+    tombstones: parking_lot::RwLock<tombstones::Tombstones>,
 }
 
 impl Block {
@@ -87,6 +91,7 @@ impl Block {
             chunks,
             corrupt: AtomicBool::new(false),
             verified: AtomicBool::new(false),
+            tombstones: parking_lot::RwLock::new(tombstones::read(dir)?),
         })
     }
 
@@ -128,6 +133,33 @@ impl Block {
         e
     }
 
+    /// Whether any samples of the block are deleted.
+    pub(crate) fn has_tombstones(&self) -> bool {
+        !self.tombstones.read().is_empty()
+    }
+
+    /// Deletes the samples in `[mint, maxt]` of the series matching `matchers`, durably
+    /// (the tombstones file is replaced before this returns).
+    pub(crate) fn add_tombstones(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<(), StorageError> {
+        let ids = self.index.postings_for(matchers).map_err(|e| self.damaged(e))?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut t = self.tombstones.write();
+        let mut next = t.clone();
+        for id in &ids {
+            next.entry(id).or_default().push((mint, maxt));
+        }
+        tombstones::write(&self.dir, &next)?;
+        *t = next;
+        Ok(())
+    }
+
     /// Number of series.
     pub(crate) fn num_series(&self) -> u32 {
         self.index.num_series()
@@ -165,6 +197,9 @@ impl Block {
             let bytes = self.chunks.chunk(m.loc).map_err(|e| self.damaged(e))?;
             let decoded = codec::decode(bytes.bytes()).map_err(|e| self.damaged(e))?;
             samples.extend(decoded.into_iter().filter(|s| s.t >= mint && s.t <= maxt));
+        }
+        if let Some(ranges) = self.tombstones.read().get(&ordinal) {
+            samples.retain(|s| !tombstones::deleted(ranges, s.t));
         }
         Ok((labels, samples))
     }

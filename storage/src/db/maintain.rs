@@ -89,6 +89,18 @@ impl Db {
         Ok(report)
     }
 
+    /// Rewrites every block that has tombstones without the deleted samples (as
+    /// `POST /api/v1/admin/tsdb/clean_tombstones`); returns the blocks rewritten.
+    pub fn clean_tombstones(&self) -> Result<u32, StorageError> {
+        let _one_at_a_time = self.maintenance.lock();
+        let marked: Vec<Arc<Block>> =
+            self.blocks.read().iter().filter(|b| b.has_tombstones()).cloned().collect();
+        for b in &marked {
+            self.compact(std::slice::from_ref(b))?;
+        }
+        Ok(marked.len() as u32)
+    }
+
     /// Starts a thread that calls [`Db::maintain`] every `every` until the returned
     /// handle is stopped or dropped. Failures are logged and retried at the next tick.
     pub fn spawn_maintenance(db: Arc<Db>, every: Duration) -> Result<Maintenance, StorageError> {
@@ -140,8 +152,16 @@ impl Db {
             let to = target.join(&b.meta().ulid);
             std::fs::create_dir(&to)
                 .map_err(|e| StorageError::io(format!("creating {}", to.display()), e))?;
-            for name in [crate::block::CHUNKS_FILE, crate::block::INDEX_FILE, crate::block::META_FILE] {
+            for name in [
+                crate::block::CHUNKS_FILE,
+                crate::block::INDEX_FILE,
+                crate::block::META_FILE,
+                crate::block::TOMBSTONES_FILE,
+            ] {
                 let (from, into) = (b.dir().join(name), to.join(name));
+                if !from.exists() {
+                    continue;
+                }
                 if std::fs::hard_link(&from, &into).is_err() {
                     std::fs::copy(&from, &into)
                         .map_err(|e| StorageError::io(format!("copying {}", from.display()), e))?;

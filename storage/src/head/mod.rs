@@ -149,6 +149,21 @@ impl Head {
         removed
     }
 
+    /// The series matching `matchers` (none when empty).
+    pub(crate) fn matching_series(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
+        if matchers.is_empty() {
+            return Vec::new();
+        }
+        let index = self.index.read();
+        let ids = index.postings_for(matchers);
+        index.series(&ids).cloned().collect()
+    }
+
+    /// Counts samples removed by a deletion.
+    pub(crate) fn sub_sample_count(&self, n: u64) {
+        self.samples.fetch_sub(n.min(self.samples.load(Ordering::Relaxed)), Ordering::Relaxed);
+    }
+
     /// Whether a series with these labels is in the head.
     pub(crate) fn contains(&self, labels: &Labels) -> bool {
         self.by_hash.get(labels.stable_hash(), labels).is_some()

@@ -147,6 +147,44 @@ impl MemSeries {
         self.logged.load(Ordering::Acquire)
     }
 
+    /// Deletes the samples in `[mint, maxt]` by re-encoding the rest; returns how many
+    /// were deleted. The newest-sample rule is kept: later appends must still be newer
+    /// than the newest sample ever stored.
+    pub(crate) fn delete_range(&self, mint: i64, maxt: i64, spill: Option<&HeadChunks>) -> u64 {
+        let mut data = self.data.lock();
+        let mut it = HeadSampleIter::new(data.chunks_in(i64::MIN, i64::MAX), i64::MIN, i64::MAX);
+        let mut kept = Vec::new();
+        let mut deleted = 0;
+        while let Some(s) = it.next() {
+            if s.t >= mint && s.t <= maxt {
+                deleted += 1;
+            } else {
+                kept.push(s);
+            }
+        }
+        if deleted == 0 {
+            return 0;
+        }
+        let last = data.last;
+        data.full.clear();
+        data.open = XorEncoder::new();
+        for s in &kept {
+            data.store(s.t, s.v.to_bits(), spill);
+        }
+        data.last = last;
+        match (kept.first(), kept.last()) {
+            (Some(a), Some(b)) => {
+                self.min_t.store(a.t, Ordering::Relaxed);
+                self.max_t.store(b.t, Ordering::Relaxed);
+            }
+            _ => {
+                self.min_t.store(i64::MAX, Ordering::Relaxed);
+                self.max_t.store(i64::MIN, Ordering::Relaxed);
+            }
+        }
+        deleted
+    }
+
     /// Whether garbage collection removed it from the head.
     pub(crate) fn is_removed(&self) -> bool {
         self.removed.load(Ordering::Acquire)

@@ -10,7 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::record::{Record, decode_frame, encode_metadata, encode_samples, encode_series};
+use super::record::{
+    Record, decode_frame, encode_metadata, encode_samples, encode_series, encode_tombstones,
+};
 use super::{MetadataEntry, SyncPolicy, WalWriter, segment};
 use crate::error::StorageError;
 
@@ -129,6 +131,13 @@ pub fn write(
                 Record::Samples(mut samples) => {
                     samples.retain(|s| s.t >= keep_from);
                     encode_samples(&mut buf, &samples);
+                }
+                // Kept in place, so replay deletes exactly the samples logged before them.
+                Record::Tombstones(mut entries) => {
+                    entries.retain(|e| e.maxt >= keep_from);
+                    if !entries.is_empty() {
+                        encode_tombstones(&mut buf, &entries);
+                    }
                 }
                 // Metadata is written once, from the head's complete set, below.
                 Record::Metadata(_) => {}

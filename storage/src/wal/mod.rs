@@ -11,7 +11,7 @@ mod replay;
 pub mod segment;
 mod writer;
 
-pub use record::{MetadataEntry, Record, RefSample, SeriesEntry};
+pub use record::{MetadataEntry, Record, RefSample, SeriesEntry, Tombstone};
 pub use replay::{ReplayStats, replay, replay_after};
 pub use writer::WalWriter;
 
