@@ -17,7 +17,15 @@
 //! retention, compacts and moves corrupt blocks aside. Each on-disk format has a
 //! `FORMAT.md` beside its code.
 //!
-//! Data directory: `wal/` (segments and `checkpoint.N/`), `blocks/<id>/` and `lock`.
+//! Data directory: `wal/` (segments and `checkpoint.N/`), `blocks/<id>/`,
+//! `chunks_head/` (full head chunks, memory-mapped; rebuilt from the WAL at open) and
+//! `lock`.
+//!
+//! Storage-side APIs for the server: [`Db::maintain`] / [`Db::spawn_maintenance`],
+//! [`Db::delete_series`] and [`Db::clean_tombstones`] (`/api/v1/admin/tsdb/…`),
+//! [`Db::snapshot`] (backups: restore by serving the snapshot directory),
+//! [`Db::import`] (backfill for `vigil import`), [`Db::tsdb_stats`]
+//! (`/api/v1/status/tsdb`), [`Db::corrupt_blocks`] (for `/metrics`) and [`Db::blocks`].
 //!
 //! Options ([`DbOptions`]), with the configuration names the server maps to them:
 //! `storage.block_range` → `block_range` (ms, default 2h), `storage.retention.raw` →
@@ -32,17 +40,17 @@
 //!   [`AppendOutcome`], [`Querier`], [`SelectHints`], [`Series`], [`SampleIter`],
 //!   [`Storage`]; errors [`StorageError`] and [`AppendError`];
 //! - the store: [`Db`], [`DbOptions`], [`SyncPolicy`] (when the WAL is fsynced),
-//!   [`db::Maintenance`] and [`db::MaintenanceReport`], [`block::BlockMeta`];
+//!   [`db::Maintenance`], [`db::MaintenanceReport`], [`db::ImportReport`],
+//!   [`block::BlockMeta`], [`stats::TsdbStats`];
 //! - codecs for benches and tools: [`chunk::XorChunk`], [`chunk::XorEncoder`],
 //!   [`chunk::XorIter`], [`block::encode_chunk`] and [`block::decode_chunk`] (the
 //!   at-rest encoding, before zstd) and the WAL's [`wal::record`] and [`wal::replay`];
 //! - [`memory::MemStorage`], a plain in-memory store for tests of the layers above and
 //!   the reference model the head and `Db` are tested against.
 //!
-//! Not done yet: head chunks are not yet written to disk and memory-mapped (the head
-//! keeps its full chunks in memory until a block takes them), series that left the head
-//! are not garbage-collected, and tombstones, snapshots, an out-of-order window and
-//! backfill are not implemented.
+//! Not done yet: an out-of-order window (late samples are refused as in Prometheus), a
+//! downsampled tier, and an FST for regex matchers over label values (the block index
+//! keeps a sorted value dictionary and tests each value).
 
 pub mod block;
 pub mod chunk;

@@ -34,7 +34,7 @@ pub struct BlockMeta {
     pub stats: BlockStats,
     /// How the block came to be.
     pub compaction: BlockCompaction,
-    /// Layout version ([`BLOCK_VERSION`]).
+    /// Layout version (1).
     pub version: u32,
 }
 

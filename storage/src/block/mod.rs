@@ -1,11 +1,12 @@
-//! Immutable blocks on disk: a directory per time range holding `meta.json`, an
-//! [`crate::index`] file and a `chunks` file, read through memory maps.
+//! Immutable blocks on disk: a directory per time range holding `meta.json`, an index
+//! file (the private `index` module) and a `chunks` file, read through memory maps.
 //!
-//! A block is written under a temporary name ([`TMP_SUFFIX`]) and renamed into place only
-//! when every file in it is complete and fsynced ([`write_block`]), so a crash leaves
-//! either no block or a whole one. [`Block::open`] verifies every checksum before the
-//! block is served. Chunks are re-encoded for size at rest ([`codec`]) and zstd-compressed
-//! in frames ([`chunks`]); layouts are in `FORMAT.md` beside this file.
+//! A block is written under a temporary name (`<id>.tmp`) and renamed into place only
+//! when every file in it is complete and fsynced, so a crash leaves either no block or a
+//! whole one. Opening a block verifies its index checksums; chunk frames are verified
+//! when read and, in the background, all at once. Chunks are re-encoded for size at rest
+//! ([`encode_chunk`]) and zstd-compressed in frames; a `tombstones` file records
+//! deletions. Layouts are in `FORMAT.md` beside this file.
 
 pub(crate) mod chunks;
 pub(crate) mod codec;
