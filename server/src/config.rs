@@ -11,6 +11,8 @@ use vigil_ingest::remote_write::{
     DEFAULT_MAX_LABEL_NAME_LENGTH, DEFAULT_MAX_LABEL_NAMES_PER_SERIES, DEFAULT_MAX_LABEL_VALUE_LENGTH, Limits,
 };
 
+use vigil_ingest::exemplars::DEFAULT_MAX_EXEMPLARS;
+
 use crate::api::params::parse_prometheus_duration;
 use crate::state::{ApiSettings, DEFAULT_MAX_WRITE_BODY_BYTES, DEFAULT_MAX_WRITE_DECOMPRESSED_BYTES};
 
@@ -26,6 +28,31 @@ pub struct Config {
     pub global: GlobalConfig,
     /// Vigil's storage settings.
     pub storage: StorageConfig,
+    /// How remote write is received (Prometheus names these as feature flags).
+    pub remote_write_receiver: RemoteWriteReceiverConfig,
+}
+
+/// Vigil's `remote_write_receiver` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteWriteReceiverConfig {
+    /// Append a zero sample at each remote write 2.0 start timestamp, as Prometheus's
+    /// `--enable-feature=created-timestamp-zero-ingestion` does.
+    pub created_timestamp_zero_ingestion: bool,
+}
+
+/// Prometheus's `storage.exemplars` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExemplarsConfig {
+    /// Most exemplars kept in memory, shared by all series (0 disables them).
+    pub max_exemplars: usize,
+}
+
+impl Default for ExemplarsConfig {
+    fn default() -> Self {
+        ExemplarsConfig { max_exemplars: DEFAULT_MAX_EXEMPLARS }
+    }
 }
 
 /// Prometheus's `global` section (the parts Vigil reads).
@@ -60,6 +87,8 @@ pub struct StorageConfig {
     pub max_write_body_bytes: usize,
     /// Largest remote-write request body, decompressed.
     pub max_write_decompressed_bytes: usize,
+    /// In-memory exemplar storage, as Prometheus's `storage.exemplars`.
+    pub exemplars: ExemplarsConfig,
 }
 
 impl Default for StorageConfig {
@@ -72,6 +101,7 @@ impl Default for StorageConfig {
             max_label_value_length: DEFAULT_MAX_LABEL_VALUE_LENGTH,
             max_write_body_bytes: DEFAULT_MAX_WRITE_BODY_BYTES,
             max_write_decompressed_bytes: DEFAULT_MAX_WRITE_DECOMPRESSED_BYTES,
+            exemplars: ExemplarsConfig::default(),
         }
     }
 }
@@ -92,11 +122,21 @@ impl StorageConfig {
             },
             max_write_body_bytes: self.max_write_body_bytes,
             max_write_decompressed_bytes: self.max_write_decompressed_bytes,
+            max_exemplars: self.exemplars.max_exemplars,
+            created_timestamp_zero_ingestion: false,
         }
     }
 }
 
 impl Config {
+    /// The HTTP layer's settings from every section that shapes them.
+    pub fn api_settings(&self) -> ApiSettings {
+        ApiSettings {
+            created_timestamp_zero_ingestion: self.remote_write_receiver.created_timestamp_zero_ingestion,
+            ..self.storage.api_settings()
+        }
+    }
+
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
@@ -189,6 +229,18 @@ mod tests {
         assert!(msg.starts_with(&format!("{}:2:3: ", path.display())), "{msg}");
         std::fs::write(&path, "").expect("write");
         assert_eq!(Config::load(&path).expect("empty file"), Config::default());
+    }
+
+    #[test]
+    fn reads_exemplar_and_receiver_settings() {
+        let cfg = Config::parse(
+            "storage:\n  exemplars:\n    max_exemplars: 7\nremote_write_receiver:\n  created_timestamp_zero_ingestion: true\n",
+        )
+        .expect("valid");
+        let settings = cfg.api_settings();
+        assert_eq!(settings.max_exemplars, 7);
+        assert!(settings.created_timestamp_zero_ingestion);
+        assert_eq!(Config::default().api_settings().max_exemplars, DEFAULT_MAX_EXEMPLARS);
     }
 
     #[test]

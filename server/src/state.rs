@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use vigil_ingest::exemplars::{DEFAULT_MAX_EXEMPLARS, ExemplarStore};
 use vigil_ingest::remote_write::Limits;
 use vigil_query::Engine;
 use vigil_storage::Storage;
@@ -25,6 +26,10 @@ pub struct ApiSettings {
     pub max_write_body_bytes: usize,
     /// Largest remote-write body once decompressed (413 beyond).
     pub max_write_decompressed_bytes: usize,
+    /// Most exemplars kept in memory (0 = do not keep exemplars).
+    pub max_exemplars: usize,
+    /// Append a zero sample at remote write 2.0 start timestamps.
+    pub created_timestamp_zero_ingestion: bool,
 }
 
 impl Default for ApiSettings {
@@ -33,6 +38,8 @@ impl Default for ApiSettings {
             limits: Limits::default(),
             max_write_body_bytes: DEFAULT_MAX_WRITE_BODY_BYTES,
             max_write_decompressed_bytes: DEFAULT_MAX_WRITE_DECOMPRESSED_BYTES,
+            max_exemplars: DEFAULT_MAX_EXEMPLARS,
+            created_timestamp_zero_ingestion: false,
         }
     }
 }
@@ -47,12 +54,14 @@ struct Inner {
     store: OnceLock<Arc<dyn Storage>>,
     engine: Engine,
     settings: ApiSettings,
+    exemplars: Arc<ExemplarStore>,
 }
 
 impl AppState {
     /// State whose store is not open yet: the API answers 503 until [`AppState::set_ready`].
     pub fn new(engine: Engine, settings: ApiSettings) -> Self {
-        AppState { inner: Arc::new(Inner { store: OnceLock::new(), engine, settings }) }
+        let exemplars = Arc::new(ExemplarStore::new(settings.max_exemplars));
+        AppState { inner: Arc::new(Inner { store: OnceLock::new(), engine, settings, exemplars }) }
     }
 
     /// State with an open store, ready at once (for tests and embedding).
@@ -81,6 +90,11 @@ impl AppState {
     /// The query engine.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The in-memory exemplar store.
+    pub fn exemplars(&self) -> &Arc<ExemplarStore> {
+        &self.inner.exemplars
     }
 
     /// The HTTP layer's settings.

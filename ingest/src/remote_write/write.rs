@@ -26,8 +26,10 @@ pub struct WriteReport {
     pub invalid_series_samples: u64,
     /// Native histogram samples refused (not stored by Vigil yet).
     pub histograms_rejected: u64,
-    /// Exemplars received and ignored (not stored by Vigil yet).
+    /// Exemplars received and not stored (1.0 drops them; 2.0 counts refused ones).
     pub exemplars_ignored: u64,
+    /// Exemplars stored (remote write 2.0 only).
+    pub exemplars_written: u64,
     /// Metadata entries passed on to storage.
     pub metadata_written: u64,
     /// Metadata entries skipped for an empty or non-UTF-8 family name.
@@ -74,7 +76,7 @@ impl WriteReport {
         )
     }
 
-    fn note(&mut self, reason: impl FnOnce() -> String) {
+    pub(crate) fn note(&mut self, reason: impl FnOnce() -> String) {
         if self.first_error.is_none() {
             self.first_error = Some(reason());
         }

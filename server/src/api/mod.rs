@@ -1,6 +1,8 @@
 //! Prometheus's HTTP API v1 and the operational endpoints, as one axum router.
 
 mod exemplars;
+#[cfg(test)]
+mod ingest_route_tests;
 mod json;
 mod labels;
 mod metadata;

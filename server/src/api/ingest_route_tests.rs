@@ -1,0 +1,124 @@
+//! In-process tests of the ingest routes added for remote write 2.0 and OTLP, and of
+//! the exemplars they feed to `/api/v1/query_exemplars`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use tower::ServiceExt;
+use vigil_ingest::remote_write::encode_v2;
+use vigil_ingest::remote_write::proto::MetricType;
+use vigil_ingest::remote_write::proto_v2::{Exemplar, Metadata, Request as V2Request, Sample, TimeSeries};
+use vigil_query::Engine;
+use vigil_storage::memory::MemStorage;
+use vigil_storage::{Matcher, Querier, SelectHints};
+
+use crate::router;
+use crate::state::{ApiSettings, AppState};
+
+const V2_CONTENT_TYPE: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+
+async fn send(state: AppState, req: Request<Body>) -> (StatusCode, String, HeaderMap) {
+    let resp = router(state).oneshot(req).await.expect("infallible");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+    (status, String::from_utf8_lossy(&body).into_owned(), headers)
+}
+
+fn state(store: Arc<MemStorage>) -> AppState {
+    AppState::with_store(store, Engine::default(), ApiSettings::default())
+}
+
+fn v2_write(req: &V2Request) -> Request<Body> {
+    Request::post("/api/v1/write")
+        .header(header::CONTENT_TYPE, V2_CONTENT_TYPE)
+        .header(header::CONTENT_ENCODING, "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "2.0.0")
+        .body(Body::from(encode_v2(req).expect("encode")))
+        .expect("request")
+}
+
+/// `up{job="a"}` with two samples, metadata and an exemplar; symbols interned.
+fn v2_request() -> V2Request {
+    let symbols = ["", "__name__", "http_requests_total", "job", "a", "Requests.", "trace_id", "abc"];
+    V2Request {
+        symbols: symbols.iter().map(|s| s.to_string()).collect(),
+        timeseries: vec![TimeSeries {
+            labels_refs: vec![1, 2, 3, 4],
+            samples: vec![
+                Sample { value: 1.0, timestamp: 1000, start_timestamp: 0 },
+                Sample { value: 2.0, timestamp: 2000, start_timestamp: 0 },
+            ],
+            exemplars: vec![Exemplar { labels_refs: vec![6, 7], value: 1.0, timestamp: 1500 }],
+            metadata: Some(Metadata { r#type: MetricType::Counter as i32, help_ref: 5, unit_ref: 0 }),
+            histograms: vec![],
+        }],
+    }
+}
+
+fn count(store: &MemStorage, name: &str) -> usize {
+    let hints = SelectHints { start: i64::MIN, end: i64::MAX, ..Default::default() };
+    let mut n = 0;
+    for mut s in store.select(&[Matcher::equal("__name__", name)], &hints).expect("select") {
+        while s.samples.next().is_some() {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn header_value<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
+    h.get(name).map(|v| v.to_str().expect("ascii")).unwrap_or("<missing>")
+}
+
+#[tokio::test]
+async fn remote_write_2_is_written_with_count_headers_and_metadata() {
+    let store = Arc::new(MemStorage::new());
+    let st = state(store.clone());
+    let (status, text, headers) = send(st.clone(), v2_write(&v2_request())).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    assert_eq!(header_value(&headers, "X-Prometheus-Remote-Write-Samples-Written"), "2");
+    assert_eq!(header_value(&headers, "X-Prometheus-Remote-Write-Histograms-Written"), "0");
+    assert_eq!(header_value(&headers, "X-Prometheus-Remote-Write-Exemplars-Written"), "1");
+    assert_eq!(count(&store, "http_requests_total"), 2);
+
+    let get = |uri: &str| Request::get(uri).body(Body::empty()).expect("request");
+    let (_, md, _) = send(st.clone(), get("/api/v1/metadata")).await;
+    assert!(
+        md.contains(r#""http_requests_total":[{"type":"counter","help":"Requests.","unit":""}]"#),
+        "{md}"
+    );
+    let q = "/api/v1/query_exemplars?query=sum(rate(http_requests_total%7Bjob%3D%22a%22%7D%5B5m%5D))&start=0&end=10";
+    let (status, ex, _) = send(st, get(q)).await;
+    assert_eq!(status, StatusCode::OK, "{ex}");
+    assert!(
+        ex.contains(r#""data":[{"seriesLabels":{"__name__":"http_requests_total","job":"a"},"exemplars":[{"labels":{"trace_id":"abc"},"value":"1","timestamp":1.5}]}]"#),
+        "{ex}"
+    );
+}
+
+#[tokio::test]
+async fn remote_write_2_with_a_bad_symbol_reference_is_400_and_writes_nothing() {
+    let store = Arc::new(MemStorage::new());
+    let mut req = v2_request();
+    req.timeseries.push(TimeSeries { labels_refs: vec![1, 42], ..Default::default() });
+    let (status, text, headers) = send(state(store.clone()), v2_write(&req)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.contains("invalid symbol reference 42 in series #1"), "{text}");
+    assert_eq!(header_value(&headers, "X-Prometheus-Remote-Write-Samples-Written"), "0");
+    assert_eq!(count(&store, "http_requests_total"), 0);
+}
+
+#[tokio::test]
+async fn remote_write_2_truncated_body_is_400() {
+    let store = Arc::new(MemStorage::new());
+    let raw = prost::Message::encode_to_vec(&v2_request());
+    let cut = snap::raw::Encoder::new().compress_vec(&raw[..raw.len() - 3]).expect("compress");
+    let mut req = v2_write(&v2_request());
+    *req.body_mut() = Body::from(cut);
+    let (status, text, _) = send(state(store.clone()), req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.starts_with("protobuf:"), "{text}");
+    assert_eq!(count(&store, "http_requests_total"), 0);
+}
