@@ -9,6 +9,8 @@
 //! opening. Answers to 2.0 requests carry the `X-Prometheus-Remote-Write-*-Written`
 //! counts, which 2.0 senders require.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -90,6 +92,21 @@ fn check_headers(headers: &HeaderMap) -> Result<Proto, String> {
     }
 }
 
+/// Set once the first request of each message was seen, so the log tells operators
+/// which protocol their senders speak without logging every request.
+static SEEN: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
+
+/// Logs the first request of each remote-write message at info level.
+fn log_first(proto: Proto) {
+    let (i, name) = match proto {
+        Proto::V1 => (0, PROTO_V1),
+        Proto::V2 => (1, PROTO_V2),
+    };
+    if !SEEN[i].swap(true, Ordering::Relaxed) {
+        tracing::info!(proto = name, "first remote write request of this protocol received");
+    }
+}
+
 /// Why a write did not complete.
 enum Failure {
     Decode(DecodeError),
@@ -126,6 +143,7 @@ pub async fn write(
             return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, msg);
         }
     };
+    log_first(proto);
     let settings = state.settings().clone();
     let body = match body {
         Ok(b) => b,
