@@ -59,6 +59,9 @@ pub enum OtlpDecodeError {
     /// The text is not a valid OTLP/JSON `ExportMetricsServiceRequest`.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    /// The JSON parses, but a field has the wrong type or shape.
+    #[error("json: {0}")]
+    Malformed(String),
 }
 
 /// Gunzips `body`, refusing more than `limit` bytes of output.
@@ -81,8 +84,55 @@ pub fn decode_request(
 ) -> Result<ExportMetricsServiceRequest, OtlpDecodeError> {
     match encoding {
         Encoding::Protobuf => Ok(ExportMetricsServiceRequest::decode(raw)?),
-        Encoding::Json => Ok(serde_json::from_slice(raw)?),
+        Encoding::Json => {
+            let req: ExportMetricsServiceRequest = serde_json::from_slice(raw)?;
+            let tree: serde_json::Value = serde_json::from_slice(raw)?;
+            check_oneofs(&tree, &req)?;
+            Ok(req)
+        }
     }
+}
+
+/// JSON keys of `Metric.data`, in the order of the `Data` variants.
+const DATA_KEYS: [&str; 5] = ["gauge", "sum", "histogram", "exponentialHistogram", "summary"];
+/// JSON keys of a number's `value` oneof.
+const VALUE_KEYS: [&str; 2] = ["asDouble", "asInt"];
+
+/// The serde derives of `opentelemetry-proto` flatten the `oneof` fields, and serde
+/// turns a flattened `Option` that fails to parse into `None` without an error: a
+/// gauge with a malformed point would silently vanish. This walks the JSON tree beside
+/// the decoded message and turns every such silent `None` into an error.
+fn check_oneofs(tree: &serde_json::Value, req: &ExportMetricsServiceRequest) -> Result<(), OtlpDecodeError> {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    let bad = |what: String| OtlpDecodeError::Malformed(what);
+    let arr =
+        |v: &serde_json::Value, key: &str| v.get(key).and_then(|a| a.as_array()).cloned().unwrap_or_default();
+    let has_any =
+        |v: &serde_json::Value, keys: &[&str]| keys.iter().any(|k| v.get(k).is_some_and(|x| !x.is_null()));
+    for (rm, rm_json) in req.resource_metrics.iter().zip(arr(tree, "resourceMetrics")) {
+        for (sm, sm_json) in rm.scope_metrics.iter().zip(arr(&rm_json, "scopeMetrics")) {
+            for (m, m_json) in sm.metrics.iter().zip(arr(&sm_json, "metrics")) {
+                let Some(data) = &m.data else {
+                    if has_any(&m_json, &DATA_KEYS) {
+                        return Err(bad(format!("metric {:?}: its data is not valid OTLP/JSON", m.name)));
+                    }
+                    continue;
+                };
+                let (key, values): (&str, Vec<bool>) = match data {
+                    Data::Gauge(g) => ("gauge", g.data_points.iter().map(|p| p.value.is_some()).collect()),
+                    Data::Sum(s) => ("sum", s.data_points.iter().map(|p| p.value.is_some()).collect()),
+                    _ => continue,
+                };
+                let points = m_json.get(key).map(|d| arr(d, "dataPoints")).unwrap_or_default();
+                for (i, (has_value, p_json)) in values.iter().zip(&points).enumerate() {
+                    if !has_value && has_any(p_json, &VALUE_KEYS) {
+                        return Err(bad(format!("metric {:?}: data point {i} has an invalid value", m.name)));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Encodes a request body as an OTLP exporter does (for tests, benches and tools).
@@ -169,7 +219,13 @@ mod tests {
         let bad = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":5}]}]}]}"#;
         assert!(matches!(decode_request(bad, Encoding::Json), Err(OtlpDecodeError::Json(_))));
         let bad_time = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"x","gauge":{"dataPoints":[{"timeUnixNano":"soon","asDouble":1}]}}]}]}]}"#;
-        assert!(decode_request(bad_time, Encoding::Json).is_err());
+        let err = decode_request(bad_time, Encoding::Json).expect_err("bad time");
+        assert!(err.to_string().contains("metric \"x\""), "{err}");
+        let bad_value = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"x","sum":{"dataPoints":[{"timeUnixNano":"1","asDouble":"many"}]}}]}]}]}"#;
+        let err = decode_request(bad_value, Encoding::Json).expect_err("bad value");
+        assert!(err.to_string().contains("data point 0 has an invalid value"), "{err}");
+        let numbers_as_numbers = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"x","sum":{"dataPoints":[{"timeUnixNano":1,"asInt":3}]}}]}]}]}"#;
+        assert!(decode_request(numbers_as_numbers, Encoding::Json).is_ok());
     }
 
     #[test]
