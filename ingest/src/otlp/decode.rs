@@ -153,6 +153,8 @@ pub fn encode_response(rejected: u64, message: &str, encoding: Encoding) -> Vec<
     let resp = ExportMetricsServiceResponse { partial_success };
     match encoding {
         Encoding::Protobuf => resp.encode_to_vec(),
+        // serde would write `"partialSuccess":null`; OTLP/JSON omits absent fields.
+        Encoding::Json if resp.partial_success.is_none() => b"{}".to_vec(),
         Encoding::Json => serde_json::to_vec(&resp).unwrap_or_default(),
     }
 }

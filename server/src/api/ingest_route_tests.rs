@@ -122,3 +122,107 @@ async fn remote_write_2_truncated_body_is_400() {
     assert!(text.starts_with("protobuf:"), "{text}");
     assert_eq!(count(&store, "http_requests_total"), 0);
 }
+
+const GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ingest/testdata/otlp");
+
+fn golden(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{GOLDEN_DIR}/{name}")).expect("golden file")
+}
+
+fn otlp(path: &str, content_type: &str, gzip: bool, body: Vec<u8>) -> Request<Body> {
+    let mut req = Request::post(path).header(header::CONTENT_TYPE, content_type);
+    if gzip {
+        req = req.header(header::CONTENT_ENCODING, "gzip");
+    }
+    req.body(Body::from(body)).expect("request")
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+fn series_count(store: &MemStorage) -> usize {
+    let hints = SelectHints { start: i64::MIN, end: i64::MAX, ..Default::default() };
+    let re = Matcher::new(vigil_storage::MatchOp::Regex, "__name__", ".+").expect("matcher");
+    store.select(&[re], &hints).expect("select").len()
+}
+
+#[tokio::test]
+async fn otlp_json_and_gzipped_protobuf_are_written_on_both_paths() {
+    let store = Arc::new(MemStorage::new());
+    let req = otlp("/api/v1/otlp/v1/metrics", "application/json", false, golden("basic.json"));
+    let (status, body, headers) = send(state(store.clone()), req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(header_value(&headers, "content-type"), "application/json");
+    assert_eq!(body, "{}", "a full success has no partialSuccess");
+    assert_eq!(series_count(&store), 15);
+    assert_eq!(count(&store, "http_server_requests_total"), 1);
+
+    let store = Arc::new(MemStorage::new());
+    let req = otlp("/v1/metrics", "application/x-protobuf", true, gzip(&golden("basic.pb")));
+    let (status, body, _) = send(state(store.clone()), req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.is_empty(), "an empty protobuf response");
+    assert_eq!(series_count(&store), 15);
+}
+
+#[tokio::test]
+async fn otlp_refused_points_are_reported_in_partial_success() {
+    let store = Arc::new(MemStorage::new());
+    let req = otlp("/api/v1/otlp/v1/metrics", "application/json", false, golden("refused.json"));
+    let (status, body, _) = send(state(store.clone()), req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["partialSuccess"]["rejectedDataPoints"], 3, "{body}");
+    let msg = v["partialSuccess"]["errorMessage"].as_str().expect("message");
+    assert!(msg.contains("delta temporality is refused") && msg.contains("exponential histogram"), "{msg}");
+    assert_eq!(count(&store, "temperature_celsius"), 1);
+}
+
+#[tokio::test]
+async fn otlp_bad_input_is_a_clear_error_and_writes_nothing() {
+    let store = Arc::new(MemStorage::new());
+    let pb = golden("basic.pb");
+    let cases = [
+        ("application/x-protobuf", false, pb[..pb.len() - 7].to_vec(), StatusCode::BAD_REQUEST, "protobuf:"),
+        ("application/x-protobuf", true, b"\x1f\x8bnot really gzip".to_vec(), StatusCode::BAD_REQUEST, "gzip:"),
+        ("application/json", false, br#"{"resourceMetrics":"many"}"#.to_vec(), StatusCode::BAD_REQUEST, "json:"),
+        (
+            "application/json",
+            false,
+            br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"ok","gauge":{"dataPoints":[{"timeUnixNano":"1000000","asDouble":1,"attributes":[{"key":"...","value":{"stringValue":"x"}}]}]}}]}]}]}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "resulted in invalid name",
+        ),
+        ("text/plain", false, b"x".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported content type"),
+    ];
+    for (ct, gz, body, want, text) in cases {
+        let (status, got, _) = send(state(store.clone()), otlp("/v1/metrics", ct, gz, body)).await;
+        assert_eq!(status, want, "{ct} {text}: {got}");
+        assert!(got.contains(text), "{ct}: {got}");
+    }
+    let mut req = otlp("/v1/metrics", "application/json", false, golden("basic.json"));
+    req.headers_mut().insert(header::CONTENT_ENCODING, "br".parse().expect("header"));
+    assert_eq!(send(state(store.clone()), req).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(series_count(&store), 0);
+}
+
+#[tokio::test]
+async fn otlp_errors_are_google_rpc_status_and_not_ready_is_503_with_retry_after() {
+    use prost::Message;
+    let store = Arc::new(MemStorage::new());
+    let req = otlp("/v1/metrics", "application/x-protobuf", false, b"\x0a\xff".to_vec());
+    let resp = router(state(store)).oneshot(req).await.expect("infallible");
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+    let status = vigil_ingest::otlp::Status::decode(body.as_ref()).expect("google.rpc.Status");
+    assert_eq!(status.code, vigil_ingest::otlp::CODE_INVALID_ARGUMENT);
+
+    let starting = AppState::new(Engine::default(), ApiSettings::default());
+    let req = otlp("/v1/metrics", "application/json", false, golden("basic.json"));
+    let (status, body, headers) = send(starting, req).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(header_value(&headers, "retry-after"), "1");
+}
