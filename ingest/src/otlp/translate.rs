@@ -571,3 +571,283 @@ pub fn translate(
     }
     Ok(tr.out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exemplars::ExemplarStore;
+    use crate::otlp::{DeltaState, write_otlp};
+    use opentelemetry_proto::tonic::metrics::v1::{Gauge, Histogram, ResourceMetrics, ScopeMetrics, Sum};
+    use proptest::prelude::*;
+    use vigil_storage::Matcher;
+    use vigil_storage::memory::MemStorage;
+
+    const T: u64 = 1_700_000_000_000_000_000;
+
+    fn kv(key: &str, value: &str) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }),
+            ..Default::default()
+        }
+    }
+
+    fn point(attrs: Vec<KeyValue>, v: f64) -> NumberDataPoint {
+        NumberDataPoint {
+            attributes: attrs,
+            time_unix_nano: T,
+            value: Some(number_data_point::Value::AsDouble(v)),
+            ..Default::default()
+        }
+    }
+
+    fn request(
+        resource: Vec<KeyValue>,
+        scope: Option<InstrumentationScope>,
+        metrics: Vec<Metric>,
+    ) -> ExportMetricsServiceRequest {
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(Resource { attributes: resource, ..Default::default() }),
+                scope_metrics: vec![ScopeMetrics { scope, metrics, ..Default::default() }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn gauge(name: &str, points: Vec<NumberDataPoint>) -> Metric {
+        Metric {
+            name: name.into(),
+            data: Some(Data::Gauge(Gauge { data_points: points })),
+            ..Default::default()
+        }
+    }
+
+    fn labels_of(t: &Translated, name: &str) -> Vec<String> {
+        t.series
+            .iter()
+            .filter(|s| s.labels.metric_name() == Some(name))
+            .map(|s| s.labels.to_string())
+            .collect()
+    }
+
+    fn service() -> Vec<KeyValue> {
+        vec![
+            kv("service.name", "api"),
+            kv("service.instance.id", "i-1"),
+            kv("k8s.pod.name", "pod-a"),
+            kv("region", "eu"),
+        ]
+    }
+
+    #[test]
+    fn promoted_resource_attributes_go_on_every_series_and_point_attributes_win() {
+        let req = request(
+            service(),
+            None,
+            vec![gauge("g", vec![point(vec![kv("region", "us")], 1.0), point(vec![], 2.0)])],
+        );
+        let opts = OtlpOptions {
+            promote_resource_attributes: vec!["k8s.pod.name".into(), "region".into()],
+            ..Default::default()
+        };
+        let got = translate(&req, &opts).expect("translate");
+        assert_eq!(
+            labels_of(&got, "g"),
+            vec![
+                r#"{__name__="g", instance="i-1", job="api", k8s_pod_name="pod-a", region="us"}"#,
+                r#"{__name__="g", instance="i-1", job="api", k8s_pod_name="pod-a", region="eu"}"#,
+            ]
+        );
+        let all = OtlpOptions {
+            promote_all_resource_attributes: true,
+            ignore_resource_attributes: vec!["region".into()],
+            ..Default::default()
+        };
+        let got = translate(&req, &all).expect("translate");
+        assert_eq!(
+            labels_of(&got, "g")[1],
+            r#"{__name__="g", instance="i-1", job="api", k8s_pod_name="pod-a", service_instance_id="i-1", service_name="api"}"#
+        );
+    }
+
+    #[test]
+    fn scope_metadata_and_identifying_attributes_when_configured() {
+        let scope = InstrumentationScope { name: "lib".into(), version: "2.0".into(), ..Default::default() };
+        let req = request(service(), Some(scope), vec![gauge("g", vec![point(vec![], 1.0)])]);
+        let plain = translate(&req, &OtlpOptions::default()).expect("translate");
+        assert_eq!(labels_of(&plain, "g"), vec![r#"{__name__="g", instance="i-1", job="api"}"#]);
+        assert_eq!(
+            labels_of(&plain, "target_info"),
+            vec![r#"{__name__="target_info", instance="i-1", job="api", k8s_pod_name="pod-a", region="eu"}"#]
+        );
+        let opts = OtlpOptions {
+            promote_scope_metadata: true,
+            keep_identifying_resource_attributes: true,
+            ..Default::default()
+        };
+        let got = translate(&req, &opts).expect("translate");
+        assert_eq!(
+            labels_of(&got, "g"),
+            vec![
+                r#"{__name__="g", instance="i-1", job="api", otel_scope_name="lib", otel_scope_version="2.0"}"#
+            ]
+        );
+        assert!(
+            labels_of(&got, "target_info")[0].contains(r#"service_instance_id="i-1", service_name="api""#)
+        );
+    }
+
+    #[test]
+    fn colliding_attribute_names_are_joined_in_key_order_and_utf8_strategies_keep_names() {
+        let req = request(
+            vec![],
+            None,
+            vec![gauge("my.gauge", vec![point(vec![kv("a_b", "2"), kv("a.b", "1")], 1.0)])],
+        );
+        let got = translate(&req, &OtlpOptions::default()).expect("translate");
+        assert_eq!(labels_of(&got, "my_gauge"), vec![r#"{__name__="my_gauge", a_b="1;2"}"#]);
+        assert!(labels_of(&got, "target_info").is_empty(), "no service attributes, no target_info");
+        let utf8 = OtlpOptions {
+            translation_strategy: TranslationStrategy::NoUtf8EscapingWithSuffixes,
+            ..Default::default()
+        };
+        let got = translate(&req, &utf8).expect("translate");
+        assert_eq!(labels_of(&got, "my.gauge"), vec![r#"{__name__="my.gauge", a.b="1", a_b="2"}"#]);
+    }
+
+    #[test]
+    fn untranslatable_names_fail_the_whole_request() {
+        let req = request(
+            vec![],
+            None,
+            vec![gauge("ok", vec![point(vec![], 1.0)]), gauge("!!!", vec![point(vec![], 1.0)])],
+        );
+        let err = translate(&req, &OtlpOptions::default()).expect_err("bad metric name");
+        assert!(err.0.contains("resulted in"), "{err}");
+        let req = request(vec![], None, vec![gauge("ok", vec![point(vec![kv("", "x")], 1.0)])]);
+        assert!(translate(&req, &OtlpOptions::default()).expect_err("empty key").0.contains("empty"));
+    }
+
+    fn histogram(
+        name: &str,
+        temporality: AggregationTemporality,
+        counts: Vec<u64>,
+        bounds: Vec<f64>,
+        exemplars: Vec<OtlpExemplar>,
+    ) -> Metric {
+        let count = counts.iter().sum();
+        Metric {
+            name: name.into(),
+            unit: "s".into(),
+            data: Some(Data::Histogram(Histogram {
+                aggregation_temporality: temporality as i32,
+                data_points: vec![HistogramDataPoint {
+                    time_unix_nano: T,
+                    count,
+                    sum: Some(1.5),
+                    bucket_counts: counts,
+                    explicit_bounds: bounds,
+                    exemplars,
+                    ..Default::default()
+                }],
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn histogram_exemplars_land_on_their_bucket_and_bad_bucket_counts_are_refused() {
+        let ex = |v: f64, trace: u8| OtlpExemplar {
+            time_unix_nano: T,
+            trace_id: vec![trace; 16],
+            value: Some(exemplar::Value::AsDouble(v)),
+            ..Default::default()
+        };
+        let req = request(
+            vec![],
+            None,
+            vec![
+                histogram(
+                    "lat",
+                    AggregationTemporality::Cumulative,
+                    vec![1, 1, 1],
+                    vec![0.1, 1.0],
+                    vec![ex(0.5, 0xab), ex(9.0, 0xcd)],
+                ),
+                histogram("bad", AggregationTemporality::Cumulative, vec![1, 1], vec![0.1, 1.0], vec![]),
+            ],
+        );
+        let got = translate(&req, &OtlpOptions::default()).expect("translate");
+        assert_eq!(got.rejected_points, 1, "{:?}", got.messages);
+        assert!(got.messages[0].contains("2 bucket counts for 2 bounds"), "{:?}", got.messages);
+        let on = |le: &str| {
+            got.series
+                .iter()
+                .find(|s| s.labels.get("le") == Some(le))
+                .map(|s| {
+                    s.exemplars
+                        .iter()
+                        .map(|e| e.labels.get("trace_id").unwrap_or("").len())
+                        .collect::<Vec<_>>()
+                })
+                .expect("bucket")
+        };
+        assert_eq!((on("0.1"), on("1"), on("+Inf")), (vec![], vec![32], vec![32]));
+        let store = MemStorage::new();
+        let exemplars = ExemplarStore::default();
+        write_otlp(&store, &exemplars, &DeltaState::new(), got).expect("write");
+        let found = exemplars.query(&[vec![Matcher::equal("__name__", "lat_seconds_bucket")]], 0, i64::MAX);
+        assert_eq!(found.len(), 2);
+    }
+
+    #[test]
+    fn delta_sums_are_refused_by_default_and_accumulated_when_converting() {
+        let delta_sum = |v: f64| Metric {
+            name: "jobs".into(),
+            data: Some(Data::Sum(Sum {
+                aggregation_temporality: AggregationTemporality::Delta as i32,
+                is_monotonic: true,
+                data_points: vec![NumberDataPoint {
+                    time_unix_nano: T + v as u64 * 1_000_000_000,
+                    ..point(vec![], v)
+                }],
+            })),
+            ..Default::default()
+        };
+        let refused = translate(&request(vec![], None, vec![delta_sum(1.0)]), &OtlpOptions::default())
+            .expect("translate");
+        assert_eq!((refused.series.len(), refused.rejected_points), (0, 1));
+
+        let opts = OtlpOptions { convert_delta_to_cumulative: true, ..Default::default() };
+        let (store, deltas, exemplars) = (MemStorage::new(), DeltaState::new(), ExemplarStore::default());
+        for v in [2.0, 3.0] {
+            let t = translate(&request(vec![], None, vec![delta_sum(v)]), &opts).expect("translate");
+            assert!(t.series[0].delta);
+            write_otlp(&store, &exemplars, &deltas, t).expect("write");
+        }
+        let hints = vigil_storage::SelectHints { start: i64::MIN, end: i64::MAX, ..Default::default() };
+        let mut series =
+            vigil_storage::Querier::select(&store, &[Matcher::equal("__name__", "jobs_total")], &hints)
+                .expect("select");
+        let mut values = Vec::new();
+        while let Some(s) = series[0].samples.next() {
+            values.push(s.v);
+        }
+        assert_eq!(values, vec![2.0, 5.0]);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_names_units_and_attributes_never_panic(
+            name in "\\PC{0,12}", unit in "\\PC{0,6}", key in "\\PC{0,8}", value in "\\PC{0,8}",
+        ) {
+            let mut metric = gauge(&name, vec![point(vec![kv(&key, &value)], 1.0)]);
+            metric.unit = unit;
+            let req = request(vec![kv("service.name", &value), kv(&key, &value)], None, vec![metric]);
+            for strategy in [TranslationStrategy::UnderscoreEscapingWithSuffixes, TranslationStrategy::NoUtf8EscapingWithSuffixes, TranslationStrategy::NoTranslation, TranslationStrategy::UnderscoreEscapingWithoutSuffixes] {
+                let _ = translate(&req, &OtlpOptions { translation_strategy: strategy, ..Default::default() });
+            }
+        }
+    }
+}
