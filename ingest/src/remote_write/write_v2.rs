@@ -372,4 +372,61 @@ mod tests {
         assert!(write(&store, req, &V2Options::default()).is_err());
         assert!(stored(&store, "h").is_empty());
     }
+
+    const GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+
+    fn golden_request() -> Request {
+        Builder::new()
+            .series(
+                &[
+                    ("__name__", "http_requests_total"),
+                    ("code", "200"),
+                    ("instance", "a:9090"),
+                    ("job", "api"),
+                ],
+                &[(1_700_000_000_000, 10.0, 1_699_999_990_000), (1_700_000_015_000, 12.0, 1_699_999_990_000)],
+            )
+            .metadata(MetricType::Counter, "Requests served.", "")
+            .exemplar(&[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")], 1.0, 1_700_000_001_000)
+            .series(
+                &[("__name__", "process_resident_memory_bytes"), ("instance", "a:9090"), ("job", "api")],
+                &[(1_700_000_000_000, 1.5e6, 0)],
+            )
+            .metadata(MetricType::Gauge, "Resident memory size in bytes.", "bytes")
+            .req
+    }
+
+    /// The checked-in body pins the 2.0 wire format (field numbers, symbols, snappy);
+    /// the `.expected` file lists the samples it must store. Regenerate the body with
+    /// `VIGIL_BLESS=1 cargo test -p vigil-ingest golden` only after a deliberate change.
+    #[test]
+    fn golden_v2_request_decodes_and_stores_the_expected_samples() {
+        let body_path = format!("{GOLDEN_DIR}/write_request_v2.snappy");
+        let encoded = crate::remote_write::encode_v2(&golden_request()).expect("encode");
+        if std::env::var_os("VIGIL_BLESS").is_some() {
+            std::fs::write(&body_path, &encoded).expect("write golden");
+        }
+        let golden = std::fs::read(&body_path).expect("golden body");
+        assert_eq!(encoded, golden);
+        let req = crate::remote_write::decode_v2(&golden, 1 << 20).expect("decode");
+        let store = MemStorage::new();
+        let exemplars = ExemplarStore::default();
+        let report = write_v2(&store, &exemplars, req, &V2Options::default()).expect("write");
+        assert_eq!((report.samples_written, report.exemplars_written, report.metadata_written), (3, 1, 2));
+        let hints = SelectHints { start: i64::MIN, end: i64::MAX, ..Default::default() };
+        let re = Matcher::new(vigil_storage::MatchOp::Regex, "__name__", ".+").expect("matcher");
+        let mut got = Vec::new();
+        for mut s in store.select(&[re], &hints).expect("select") {
+            while let Some(x) = s.samples.next() {
+                got.push(format!("{} {} {}", s.labels, x.t, x.v));
+            }
+        }
+        let text =
+            std::fs::read_to_string(format!("{GOLDEN_DIR}/write_request_v2.expected")).expect("expected");
+        let want: Vec<&str> = text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
+        assert_eq!(got, want);
+        let md = store.metadata();
+        assert_eq!(md[1].0, "process_resident_memory_bytes");
+        assert_eq!((md[1].1[0].kind, md[1].1[0].unit.as_str()), (vigil_storage::MetricType::Gauge, "bytes"));
+    }
 }
