@@ -106,3 +106,55 @@ fn prometheus_remote_write_2_lands_in_vigil_as_in_prometheus() {
     assert!(log.contains("io.prometheus.write.v2.Request"), "no remote write 2.0 request arrived:\n{log}");
     assert!(!log.contains("prometheus.WriteRequest"), "Prometheus fell back to remote write 1.0:\n{log}");
 }
+
+/// POSTs a remote-write 2.0 body; returns status, body and the samples-written header.
+fn post_v2(url: &str, body: &[u8]) -> (u16, String, String) {
+    let mut resp = vigil_tests::agent()
+        .post(format!("{url}/api/v1/write"))
+        .header("Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "2.0.0")
+        .send(body)
+        .expect("POST");
+    let written = resp
+        .headers()
+        .get("X-Prometheus-Remote-Write-Samples-Written")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("<missing>")
+        .to_owned();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap_or_default(), written)
+}
+
+#[test]
+fn bad_remote_write_2_bodies_are_refused_and_change_nothing() {
+    use vigil_ingest::remote_write::encode_v2;
+    use vigil_ingest::remote_write::proto_v2::{Request, Sample, TimeSeries};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let vigil = Vigil::start(&dir.path().join("data"));
+    let symbols: Vec<String> = ["", "__name__", "good", "bad"].iter().map(|s| s.to_string()).collect();
+    let series = |refs: Vec<u32>| TimeSeries {
+        labels_refs: refs,
+        samples: vec![Sample { value: 1.0, timestamp: 1_700_000_000_000, start_timestamp: 0 }],
+        ..Default::default()
+    };
+    let good = Request { symbols: symbols.clone(), timeseries: vec![series(vec![1, 2])] };
+    let (status, body, written) = post_v2(&vigil.url(), &encode_v2(&good).expect("encode"));
+    assert_eq!((status, written.as_str()), (204, "1"), "{body}");
+
+    let raw = prost::Message::encode_to_vec(&good);
+    let truncated = snap::raw::Encoder::new().compress_vec(&raw[..raw.len() - 2]).expect("compress");
+    let bad_ref = Request { symbols, timeseries: vec![series(vec![1, 3]), series(vec![1, 9])] };
+    for (what, body, reason) in [
+        ("invalid symbol reference", encode_v2(&bad_ref).expect("encode"), "invalid symbol reference 9"),
+        ("truncated protobuf", truncated, "protobuf"),
+        ("bad snappy", b"not snappy".to_vec(), "snappy"),
+    ] {
+        let (status, text, written) = post_v2(&vigil.url(), &body);
+        assert_eq!(status, 400, "{what}: {text}");
+        assert!(text.contains(reason), "{what}: {text}");
+        assert_eq!(written, "0", "{what}");
+    }
+    let names = vigil.api().get("/api/v1/label/__name__/values", &[]).json();
+    assert_eq!(names["data"], serde_json::json!(["good"]), "nothing of a refused request is stored");
+}
