@@ -19,5 +19,5 @@ pub use validate::{
     DEFAULT_MAX_LABEL_NAME_LENGTH, DEFAULT_MAX_LABEL_NAMES_PER_SERIES, DEFAULT_MAX_LABEL_VALUE_LENGTH,
     InvalidSeries, Limits, validate_labels, validate_pairs,
 };
-pub use write::{WriteReport, write_v1};
+pub use write::{WriteReport, write_v1, write_v1_with_exemplars};
 pub use write_v2::{V2Error, V2Options, write_v2};

@@ -17,7 +17,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use vigil_ingest::remote_write::{
-    DecodeError, V2Error, V2Options, WriteReport, decode_v1, decode_v2, write_v1, write_v2,
+    DecodeError, V2Error, V2Options, WriteReport, decode_v1, decode_v2, write_v1_with_exemplars, write_v2,
 };
 
 use crate::state::AppState;
@@ -160,7 +160,7 @@ pub async fn write(
     let outcome = tokio::task::spawn_blocking(move || match proto {
         Proto::V1 => {
             let req = decode_v1(&body, settings.max_write_decompressed_bytes).map_err(Failure::Decode)?;
-            write_v1(&*store, req, &settings.limits).map_err(Failure::Storage)
+            write_v1_with_exemplars(&*store, &exemplars, req, &settings.limits).map_err(Failure::Storage)
         }
         Proto::V2 => {
             let req = decode_v2(&body, settings.max_write_decompressed_bytes).map_err(Failure::Decode)?;
