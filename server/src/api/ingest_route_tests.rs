@@ -226,3 +226,17 @@ async fn otlp_errors_are_google_rpc_status_and_not_ready_is_503_with_retry_after
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(header_value(&headers, "retry-after"), "1");
 }
+
+#[tokio::test]
+async fn otlp_is_429_with_retry_after_when_too_many_requests_are_in_flight() {
+    let st = state(Arc::new(MemStorage::new()));
+    let all = crate::state::MAX_CONCURRENT_OTLP_REQUESTS as u32;
+    let held = st.ingest_permits().clone().acquire_many_owned(all).await.expect("permits");
+    let req = otlp("/v1/metrics", "application/json", false, golden("basic.json"));
+    let (status, body, headers) = send(st.clone(), req).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(header_value(&headers, "retry-after"), "1");
+    drop(held);
+    let req = otlp("/v1/metrics", "application/json", false, golden("basic.json"));
+    assert_eq!(send(st, req).await.0, StatusCode::OK);
+}
