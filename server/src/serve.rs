@@ -48,7 +48,7 @@ pub async fn serve_on(
     engine: Engine,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = AppState::new(engine, opts.config.storage.api_settings());
+    let state = AppState::new(engine, opts.config.api_settings());
     let addr = listener.local_addr().context("reading the listen address")?;
     tracing::info!(address = %addr, "listening");
 

@@ -1,9 +1,12 @@
 //! Prometheus's HTTP API v1 and the operational endpoints, as one axum router.
 
 mod exemplars;
+#[cfg(test)]
+mod ingest_route_tests;
 mod json;
 mod labels;
 mod metadata;
+mod otlp;
 pub mod params;
 mod query;
 pub mod response;
@@ -28,6 +31,8 @@ pub fn router(state: AppState) -> Router {
     let write_limit = state.settings().max_write_body_bytes;
     Router::new()
         .route("/api/v1/write", post(write::write).layer(DefaultBodyLimit::max(write_limit)))
+        .route("/api/v1/otlp/v1/metrics", post(otlp::metrics).layer(DefaultBodyLimit::max(write_limit)))
+        .route("/v1/metrics", post(otlp::metrics).layer(DefaultBodyLimit::max(write_limit)))
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
         .route("/api/v1/query_exemplars", get(exemplars::query_exemplars).post(exemplars::query_exemplars))
