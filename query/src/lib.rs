@@ -10,7 +10,7 @@
 //! aggregations then work step by step.
 //!
 //! Public surface: [`Engine`], [`CancelToken`], [`EngineOptions`], [`QueryOptions`], [`parse_selector`],
-//! [`Value`], [`VectorElement`], [`MatrixSeries`], [`QueryResult`], [`QueryError`], and
+//! [`Value`], [`VectorElement`], [`MatrixSeries`], [`QueryResult`], [`QueryStats`], [`QueryError`], and
 //! [`promqltest`], the runner for Prometheus's PromQL test scripts.
 
 mod annotations;
@@ -25,8 +25,11 @@ mod mathx;
 mod plan;
 pub mod promqltest;
 mod range_modifiers;
+mod raw_strings;
 mod value;
 
-pub use engine::{CancelToken, Engine, EngineOptions, QueryOptions, parse_selector};
+pub use engine::{CancelToken, Engine, EngineOptions, QueryOptions, parse_selector, syntax_tree};
 pub use error::QueryError;
-pub use value::{MatrixSeries, QueryResult, Value, VectorElement};
+/// The parser whose syntax tree [`syntax_tree`] returns.
+pub use promql_parser;
+pub use value::{MatrixSeries, QueryResult, QueryStats, Value, VectorElement};

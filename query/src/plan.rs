@@ -192,10 +192,18 @@ pub(crate) fn parse(query: &str, ctx: &PlanContext) -> Result<Expr, QueryError> 
         ));
     }
     let dctx = DurationContext { step: ctx.step, range: ctx.end - ctx.start };
-    let query = rewrite_modifiers(&crate::info::patch_selectors(query));
+    let query = crate::raw_strings::rewrite_raw_strings(query);
+    let query = rewrite_modifiers(&crate::info::patch_selectors(&query));
     let query = rewrite_durations(&query, dctx).map_err(|e| QueryError::Parse(parse_error_text(&e)))?;
     let ast = pp::parse(&query).map_err(|e| QueryError::Parse(parse_error_text(&e)))?;
     convert(&ast, ctx)
+}
+
+/// The parser's syntax tree of `query` as written (raw strings rewritten, nothing
+/// else), for `/api/v1/parse_query` and `/api/v1/format_query`.
+pub(crate) fn syntax_tree(query: &str) -> Result<pp::Expr, QueryError> {
+    let query = crate::raw_strings::rewrite_raw_strings(query);
+    pp::parse(&query).map_err(|e| QueryError::Parse(parse_error_text(&e)))
 }
 
 /// Whether a quoted string of the query has a `\xNN` escape above 0x7f. Go turns

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod promqltest_cmd;
 mod serve;
 pub mod state;
 pub mod storage_open;

@@ -4,10 +4,21 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use vigil_server::{Cli, Config, ServeOptions, run, shutdown_signal};
+use vigil_server::cli::Command;
+use vigil_server::{Cli, Config, ServeOptions, promqltest_cmd, run, shutdown_signal};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Promqltest { files }) = &cli.command {
+        return match promqltest_cmd::run(files, &mut std::io::stdout().lock()) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("vigil promqltest: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -33,6 +44,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
     let storage_path = cli.storage_path(&config);
     tracing::info!(version = vigil_server::api::VERSION, storage_path = %storage_path.display(), "starting vigil");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let opts = ServeOptions { listen_address: cli.listen_address, storage_path, config };
+    let engine = cli.engine_options();
+    let opts = ServeOptions { listen_address: cli.listen_address, storage_path, config, engine };
     runtime.block_on(run(opts, shutdown_signal()))
 }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use vigil_query::Engine;
+use vigil_query::{Engine, EngineOptions};
 
 use crate::api::router;
 use crate::config::Config;
@@ -27,6 +27,8 @@ pub struct ServeOptions {
     pub storage_path: PathBuf,
     /// The loaded configuration.
     pub config: Config,
+    /// Query engine settings (from the `--query.*` and `--enable-feature` flags).
+    pub engine: EngineOptions,
 }
 
 /// Binds `opts.listen_address` and serves until `shutdown` completes.
@@ -37,7 +39,8 @@ pub async fn run(
     let listener = TcpListener::bind(&opts.listen_address)
         .await
         .with_context(|| format!("binding {}", opts.listen_address))?;
-    serve_on(listener, opts, Engine::default(), shutdown).await
+    let engine = Engine::new(opts.engine.clone());
+    serve_on(listener, opts, engine, shutdown).await
 }
 
 /// Serves on an already bound listener with `engine`, until `shutdown` completes or the
@@ -193,6 +196,7 @@ mod tests {
             listen_address: addr.to_string(),
             storage_path: dir.path().to_path_buf(),
             config: Config::parse("storage:\n  wal_sync_interval: 10ms\n").expect("config"),
+            engine: EngineOptions::default(),
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve_on(listener, opts, Engine::default(), async {

@@ -9,6 +9,7 @@ mod metadata;
 mod otlp;
 pub mod params;
 mod query;
+mod query_tools;
 pub mod response;
 #[cfg(test)]
 mod router_tests;
@@ -35,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/metrics", post(otlp::metrics).layer(DefaultBodyLimit::max(write_limit)))
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route("/api/v1/format_query", get(query_tools::format_query).post(query_tools::format_query))
+        .route("/api/v1/parse_query", get(query_tools::parse_query).post(query_tools::parse_query))
         .route("/api/v1/query_exemplars", get(exemplars::query_exemplars).post(exemplars::query_exemplars))
         .route("/api/v1/series", get(labels::series).post(labels::series))
         .route("/api/v1/labels", get(labels::label_names).post(labels::label_names))
