@@ -1,6 +1,7 @@
 //! Recording and alerting rules for Vigil: rule files in Prometheus's format, group
 //! evaluation, the alert state machine, templates and the Alertmanager notifier.
 
+pub mod alerting;
 pub mod duration;
 pub mod file;
 pub mod template;
