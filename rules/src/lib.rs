@@ -4,4 +4,6 @@
 pub mod alerting;
 pub mod duration;
 pub mod file;
+pub mod group;
+pub mod metrics;
 pub mod template;
