@@ -6,4 +6,6 @@ pub mod duration;
 pub mod file;
 pub mod group;
 pub mod metrics;
+pub mod notifier;
 pub mod template;
+pub mod timefmt;

@@ -474,25 +474,11 @@ pub fn go_time_string(secs: f64) -> String {
     let ms = ((secs * 1e9) as i64) / 1_000_000;
     let (s, frac) = (ms.div_euclid(1000), ms.rem_euclid(1000));
     let (days, rem) = (s.div_euclid(86_400), s.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::timefmt::civil_from_days(days);
     let mut out = format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, (rem / 60) % 60, rem % 60);
     if frac != 0 {
         out.push_str(format!(".{frac:03}").trim_end_matches('0'));
     }
     out.push_str(" +0000 UTC");
     out
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
