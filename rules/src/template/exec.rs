@@ -58,7 +58,7 @@ impl<'a> Exec<'a> {
     }
 
     /// Runs a PromQL query for the `query` function.
-    pub fn query(&self, q: &str) -> Result<Vec<(std::collections::BTreeMap<String, String>, f64)>, String> {
+    pub fn query(&self, q: &str) -> Result<super::QueryRows, String> {
         self.querier.query(q, self.data.eval_time_ms)
     }
 

@@ -22,17 +22,20 @@ pub use value::Value;
 const PREAMBLE_VARS: [&str; 4] = ["$labels", "$externalLabels", "$externalURL", "$value"];
 const PREAMBLE_FIELDS: [&str; 4] = ["Labels", "ExternalLabels", "ExternalURL", "Value"];
 
+/// Rows of a `query` result: labels and value.
+pub type QueryRows = Vec<(BTreeMap<String, String>, f64)>;
+
 /// Answers the `query` template function: an instant query at `time_ms`.
 pub trait Querier {
     /// The result as (labels, value) pairs, or the error text.
-    fn query(&self, q: &str, time_ms: i64) -> Result<Vec<(BTreeMap<String, String>, f64)>, String>;
+    fn query(&self, q: &str, time_ms: i64) -> Result<QueryRows, String>;
 }
 
 /// A querier for contexts without storage: every query fails.
 pub struct NoQuerier;
 
 impl Querier for NoQuerier {
-    fn query(&self, _: &str, _: i64) -> Result<Vec<(BTreeMap<String, String>, f64)>, String> {
+    fn query(&self, _: &str, _: i64) -> Result<QueryRows, String> {
         Err("queries are not available here".into())
     }
 }
