@@ -7,8 +7,10 @@
 //! [`api`] (parameter parsing, response formatting).
 
 pub mod api;
+pub mod check;
 pub mod cli;
 pub mod config;
+pub mod rules_wiring;
 mod serve;
 pub mod state;
 pub mod storage_open;

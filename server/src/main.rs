@@ -7,6 +7,10 @@ use clap::Parser;
 use vigil_server::{Cli, Config, ServeOptions, run, shutdown_signal};
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("check") {
+        return vigil_server::check::main(&args[2..], &mut std::io::stdout(), &mut std::io::stderr());
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -33,6 +37,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
     let storage_path = cli.storage_path(&config);
     tracing::info!(version = vigil_server::api::VERSION, storage_path = %storage_path.display(), "starting vigil");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let opts = ServeOptions { listen_address: cli.listen_address, storage_path, config };
+    let rules = cli.rules_options();
+    let opts = ServeOptions { listen_address: cli.listen_address, storage_path, config, rules };
     runtime.block_on(run(opts, shutdown_signal()))
 }

@@ -8,6 +8,7 @@ use vigil_query::Engine;
 use vigil_storage::Storage;
 
 use crate::api::response::ApiError;
+use crate::rules_wiring::RulesHandle;
 
 /// Default largest remote-write body accepted (compressed): Prometheus senders send
 /// at most a few MB (2,000 samples per request by default), so this leaves ample room.
@@ -45,6 +46,7 @@ pub struct AppState {
 
 struct Inner {
     store: OnceLock<Arc<dyn Storage>>,
+    rules: OnceLock<Arc<RulesHandle>>,
     engine: Engine,
     settings: ApiSettings,
 }
@@ -52,7 +54,9 @@ struct Inner {
 impl AppState {
     /// State whose store is not open yet: the API answers 503 until [`AppState::set_ready`].
     pub fn new(engine: Engine, settings: ApiSettings) -> Self {
-        AppState { inner: Arc::new(Inner { store: OnceLock::new(), engine, settings }) }
+        AppState {
+            inner: Arc::new(Inner { store: OnceLock::new(), rules: OnceLock::new(), engine, settings }),
+        }
     }
 
     /// State with an open store, ready at once (for tests and embedding).
@@ -76,6 +80,16 @@ impl AppState {
     /// The store, or the `unavailable` error while it is still opening.
     pub fn storage(&self) -> Result<Arc<dyn Storage>, ApiError> {
         self.inner.store.get().cloned().ok_or_else(ApiError::unavailable)
+    }
+
+    /// Hands over the running rule engine (once the store is open).
+    pub fn set_rules(&self, rules: Arc<RulesHandle>) {
+        let _ = self.inner.rules.set(rules);
+    }
+
+    /// The rule engine, once started.
+    pub fn rules(&self) -> Option<&Arc<RulesHandle>> {
+        self.inner.rules.get()
     }
 
     /// The query engine.
