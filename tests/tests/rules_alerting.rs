@@ -275,3 +275,46 @@ fn restart_keeps_the_for_clock_of_a_pending_alert() {
     assert_eq!(alerts[0]["state"], "pending", "{alerts:?}");
     drop(writer);
 }
+
+#[test]
+fn reload_applies_good_rules_and_keeps_old_ones_on_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), PENDING_RULES, None);
+    let vigil = Vigil::start_with_args(&dir.path().join("data"), &["--config.file", &config]);
+    let api = vigil.api();
+    let names = |api: &Api| -> Vec<String> {
+        let rules = api.get("/api/v1/rules", &[]).json();
+        rules["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .filter_map(|r| r["name"].as_str().map(String::from))
+            .collect()
+    };
+    assert_eq!(names(&api), ["HighErrorRate"]);
+
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: e2e\n    rules:\n      - alert: Broken\n        expr: rate(x[5m]\n",
+    )
+    .expect("write bad rules");
+    let reply = api.post_form("/-/reload", &[]);
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert!(
+        reply.body.contains("could not parse expression") && reply.body.contains("\"Broken\""),
+        "{}",
+        reply.body
+    );
+    assert_eq!(names(&api), ["HighErrorRate"], "the old rules keep running");
+    assert!(vigil.log().contains("reload failed"), "the error is logged");
+
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: e2e\n    rules:\n      - record: job:up:sum\n        expr: sum(up)\n",
+    )
+    .expect("write new rules");
+    let reply = api.post_form("/-/reload", &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(names(&api), ["job:up:sum"]);
+}
