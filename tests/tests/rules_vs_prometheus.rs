@@ -34,6 +34,26 @@ groups:
           window: '{{ 3725 | humanizeDuration }}'
           title: '{{ "error budget burn" | title }}'
           labels: '{{ range $k, $v := $labels }}{{ $k }}={{ $v }};{{ end }}'
+      - alert: TemplateChecks
+        expr: sum by (job) (rate(http_requests_total{status=~"5.."}[5m])) / sum by (job) (rate(http_requests_total[5m])) > 0.0001
+        annotations:
+          raw: '{{ $value }}'
+          missing: '[{{ $labels.nope }}]'
+          quoted: '{{ printf "%q" $labels.job }}'
+          replaced: '{{ reReplaceAll "(.*)-(.*)" "$2/$1" $labels.job }}'
+          cond: '{{ if gt $value 0.01 }}high{{ else }}low{{ end }}'
+          ts: '{{ humanizeTimestamp 1435065584.128 }}'
+          bytes: '{{ humanize1024 1048576 }}'
+          host: '{{ stripPort "host.example.com:9100" }}'
+          sorted: '{{ range query "healing_guard:request_rate_5m" | sortByLabel "status" }}{{ .Labels.status }}={{ .Value }} {{ end }}'
+          matched: '{{ match "^heal" $labels.job }}'
+          count: '{{ len $labels }}'
+          external: '{{ $externalLabels }}'
+          trimmed: "a  {{- 1 -}}  b"
+      - alert: KeptFiring
+        expr: up{job="healing-guard"} == 1
+        for: 1m
+        keep_firing_for: 2m
 "#;
 
 const UNIT_TESTS: &str = r#"
@@ -90,6 +110,38 @@ tests:
               window: '1h 2m 5s'
               title: 'Error Budget Burn'
               labels: 'job=healing-guard;'
+      - eval_time: 10m
+        alertname: TemplateChecks
+        exp_alerts:
+          - exp_labels: {job: healing-guard}
+            exp_annotations:
+              raw: '0.019607843137254905'
+              missing: '[]'
+              quoted: '"healing-guard"'
+              replaced: 'guard/healing'
+              cond: 'high'
+              ts: '2015-06-23 13:19:44.128 +0000 UTC'
+              bytes: '1Mi'
+              host: 'host.example.com'
+              sorted: '200=10 500=0.2 '
+              matched: 'true'
+              count: '1'
+              external: 'map[]'
+              trimmed: 'a1b'
+      - eval_time: 30s
+        alertname: KeptFiring
+        exp_alerts: []
+      - eval_time: 1m
+        alertname: KeptFiring
+        exp_alerts:
+          - exp_labels: {job: healing-guard, instance: a}
+      - eval_time: 7m
+        alertname: KeptFiring
+        exp_alerts:
+          - exp_labels: {job: healing-guard, instance: a}
+      - eval_time: 7m30s
+        alertname: KeptFiring
+        exp_alerts: []
     promql_expr_test:
       - expr: healing_guard:error_rate_5m
         eval_time: 10m

@@ -111,7 +111,9 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: Vec<Value>) -> Result<Value, St
             let mut cur = first.clone();
             for k in keys {
                 cur = match (&cur, k) {
-                    (Value::Map(m), Value::Str(key)) => m.get(key).cloned().unwrap_or(Value::Nil),
+                    (Value::Map(m), Value::Str(key)) => {
+                        m.get(key).cloned().unwrap_or_else(|| cur.missing_key())
+                    }
                     (Value::List(l), Value::Int(i)) => l
                         .get(
                             usize::try_from(*i)

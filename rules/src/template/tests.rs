@@ -56,7 +56,9 @@ fn labels_value_and_external_labels() {
         run("{{ .Labels.job }}/{{ $externalLabels.region }}/{{ $externalURL }}"),
         "node/eu/http://vigil:9090/prefix"
     );
-    assert_eq!(run("[{{ $labels.missing }}]"), "[<no value>]");
+    // Prometheus runs templates with missingkey=zero: a missing label is "".
+    assert_eq!(run("[{{ $labels.missing }}|{{ index $labels \"missing\" }}]"), "[|]");
+    assert_eq!(run("[{{ $args := args 1 }}{{ $args.arg5 }}]"), "[<no value>]");
 }
 
 #[test]
@@ -145,7 +147,7 @@ fn control_structures_and_variables() {
         "instance=host1.example.com:9100;job=node;"
     );
     assert_eq!(run("{{ range $labels }}{{ . }},{{ end }}"), "host1.example.com:9100,node,");
-    assert_eq!(run("{{ range $x := $labels.nope }}x{{ else }}empty{{ end }}"), "empty");
+    assert_eq!(run("{{ range $x := query \"none\" }}x{{ else }}empty{{ end }}"), "empty");
     assert_eq!(
         run("{{ if eq $labels.job \"x\" }}a{{ else if eq $labels.job \"node\" }}b{{ else }}c{{ end }}"),
         "b"

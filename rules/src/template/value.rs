@@ -62,7 +62,7 @@ impl Value {
     /// A field or map key of this value (`.Name`).
     pub fn field(&self, name: &str) -> Result<Value, String> {
         match self {
-            Value::Map(m) => Ok(m.get(name).cloned().unwrap_or(Value::Nil)),
+            Value::Map(m) => Ok(m.get(name).cloned().unwrap_or_else(|| self.missing_key())),
             Value::Sample(labels, v) => match name {
                 "Labels" => Ok(Value::string_map(labels)),
                 "Value" => Ok(Value::Float(*v)),
@@ -70,6 +70,16 @@ impl Value {
             },
             Value::Nil => Ok(Value::Nil),
             other => Err(format!("can't evaluate field {name} in type {}", other.type_name())),
+        }
+    }
+
+    /// What a missing key of this map yields. Prometheus executes templates with
+    /// `missingkey=zero`: the zero value of the element type, so `""` for label maps
+    /// (`map[string]string`) and nil (printed `<no value>`) for other maps.
+    pub fn missing_key(&self) -> Value {
+        match self {
+            Value::Map(m) if m.values().all(|v| matches!(v, Value::Str(_))) => Value::Str(String::new()),
+            _ => Value::Nil,
         }
     }
 
