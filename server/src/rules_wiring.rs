@@ -51,6 +51,16 @@ impl Default for RulesOptions {
     }
 }
 
+impl RulesOptions {
+    /// Checks the duration flags, so a typo stops the server at startup.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        duration("rules.alert.for-outage-tolerance", &self.for_outage_tolerance)?;
+        duration("rules.alert.for-grace-period", &self.for_grace_period)?;
+        duration("rules.alert.resend-delay", &self.resend_delay)?;
+        Ok(())
+    }
+}
+
 fn duration(flag: &str, v: &str) -> anyhow::Result<i64> {
     parse_prometheus_duration(v).ok_or_else(|| anyhow::anyhow!("--{flag}: not a valid duration: {v:?}"))
 }

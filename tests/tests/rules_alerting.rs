@@ -318,3 +318,30 @@ fn reload_applies_good_rules_and_keeps_old_ones_on_errors() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(names(&api), ["job:up:sum"]);
 }
+
+#[test]
+fn check_rules_validates_like_promtool() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rules/healing-guard.yml");
+    let out = std::process::Command::new(vigil_tests::vigil_binary())
+        .args(["check", "rules"])
+        .arg(&example)
+        .output()
+        .expect("run vigil check rules");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS: 5 rules found"));
+
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, "groups:\n  - name: g\n    rules:\n      - alert: Bad\n        expr: up\n        annotations:\n          x: '{{ nosuch }}'\n")
+        .expect("write");
+    let out = std::process::Command::new(vigil_tests::vigil_binary())
+        .args(["check", "rules"])
+        .arg(&example)
+        .arg(&bad)
+        .output()
+        .expect("run vigil check rules");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:4:9: group \"g\", rule 1, \"Bad\"", bad.display())), "{err}");
+    assert!(err.contains("function \"nosuch\" not defined"), "{err}");
+}
