@@ -13,6 +13,7 @@ mod query_tools;
 pub mod response;
 #[cfg(test)]
 mod router_tests;
+mod rules;
 mod status;
 mod write;
 
@@ -44,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/label/{name}/values", get(labels::label_values))
         .route("/api/v1/metadata", get(metadata::metadata))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts))
+        .route("/-/reload", post(rules::reload).put(rules::reload))
+        .route("/metrics", get(rules::metrics))
         .route("/-/healthy", get(status::healthy))
         .route("/-/ready", get(status::ready))
         .with_state(state)
