@@ -76,7 +76,15 @@ impl AppState {
         let exemplars = Arc::new(ExemplarStore::new(settings.max_exemplars));
         let deltas = Arc::new(DeltaState::new());
         let ingest_permits = Arc::new(Semaphore::new(MAX_CONCURRENT_OTLP_REQUESTS));
-        let inner = Inner { store: OnceLock::new(), rules: OnceLock::new(), engine, settings, exemplars, deltas, ingest_permits };
+        let inner = Inner {
+            store: OnceLock::new(),
+            rules: OnceLock::new(),
+            engine,
+            settings,
+            exemplars,
+            deltas,
+            ingest_permits,
+        };
         AppState { inner: Arc::new(inner) }
     }
 
