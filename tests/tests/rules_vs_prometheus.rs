@@ -50,6 +50,7 @@ groups:
           count: '{{ len $labels }}'
           external: '{{ $externalLabels }}'
           trimmed: "a  {{- 1 -}}  b"
+          failed: "{{ $labels.job }}\n  {{ query \"nothing\" | first | value }}"
       - alert: KeptFiring
         expr: up{job="healing-guard"} == 1
         for: 1m
@@ -128,6 +129,7 @@ tests:
               count: '1'
               external: 'map[]'
               trimmed: 'a1b'
+              failed: '<error expanding template: error executing template __alert_TemplateChecks: template: __alert_TemplateChecks:2:23: executing "__alert_TemplateChecks" at <first>: error calling first: first() called on vector with no elements>'
       - eval_time: 30s
         alertname: KeptFiring
         exp_alerts: []
