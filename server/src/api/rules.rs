@@ -197,6 +197,94 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    use vigil_query::Engine;
+    use vigil_storage::Labels;
+    use vigil_storage::memory::MemStorage;
+
+    use crate::config::Config;
+    use crate::rules_wiring::{RulesHandle, RulesOptions};
+    use crate::state::ApiSettings;
+
+    const RULES: &str = "groups:\n  - name: fast\n    interval: 50ms\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n      - alert: Down\n        expr: up == 0\n        for: 1h\n        labels:\n          severity: page\n        annotations:\n          summary: '{{ $labels.job }} down'\n";
+
+    async fn get(state: &AppState, uri: &str) -> (StatusCode, Json) {
+        let req = Request::get(uri).body(Body::empty()).expect("request");
+        let resp = crate::router(state.clone()).oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+        (status, serde_json::from_slice(&body).unwrap_or(Json::Null))
+    }
+
+    #[tokio::test]
+    async fn rules_and_alerts_in_prometheus_shapes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("r.yml");
+        std::fs::write(&file, RULES).expect("write");
+        let store = Arc::new(MemStorage::new());
+        let now = vigil_rules::manager::now_ms();
+        store.add(&Labels::from_pairs([("__name__", "up"), ("job", "a")]), now, 0.0).expect("add");
+        let config = Config::parse(&format!("rule_files: ['{}']\n", file.display())).expect("config");
+        let state = AppState::with_store(store.clone(), Engine::default(), ApiSettings::default());
+        let (handle, errors) =
+            RulesHandle::start(store, Engine::default(), &config, RulesOptions::default()).expect("start");
+        assert!(errors.is_empty(), "{errors:?}");
+        state.set_rules(handle.clone());
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+        let (status, body) = get(&state, "/api/v1/rules").await;
+        assert_eq!(status, StatusCode::OK);
+        let group = &body["data"]["groups"][0];
+        assert_eq!(group["name"], "fast");
+        assert_eq!(group["file"], file.display().to_string());
+        assert_eq!(group["interval"], 0.05);
+        let rec = &group["rules"][0];
+        assert_eq!(
+            (rec["type"].as_str(), rec["name"].as_str(), rec["health"].as_str()),
+            (Some("recording"), Some("job:up:sum"), Some("ok"))
+        );
+        assert_eq!(rec["query"], "sum by (job) (up)");
+        let alert = &group["rules"][1];
+        assert_eq!(alert["type"], "alerting");
+        assert_eq!(alert["state"], "pending");
+        assert_eq!(alert["duration"], 3600.0);
+        assert_eq!(alert["labels"]["severity"], "page");
+        assert_eq!(alert["annotations"]["summary"], "{{ $labels.job }} down");
+        let active = &alert["alerts"][0];
+        assert_eq!(
+            active["labels"],
+            serde_json::json!({"alertname": "Down", "job": "a", "severity": "page"})
+        );
+        assert_eq!(active["annotations"]["summary"], "a down");
+        assert_eq!(active["value"], "0e+00");
+        assert!(active["activeAt"].as_str().is_some_and(|t| t.ends_with('Z')));
+        assert!(alert["lastEvaluation"].as_str().is_some_and(|t| t != ZERO_TIME));
+
+        let (_, body) = get(&state, "/api/v1/rules?type=record").await;
+        assert_eq!(body["data"]["groups"][0]["rules"].as_array().map(Vec::len), Some(1));
+        let (_, body) = get(&state, "/api/v1/rules?rule_group[]=other").await;
+        assert_eq!(body["data"]["groups"], serde_json::json!([]));
+        let (_, body) = get(&state, "/api/v1/rules?rule_name[]=Down&exclude_alerts=true").await;
+        let only = &body["data"]["groups"][0]["rules"];
+        assert_eq!(only.as_array().map(Vec::len), Some(1));
+        assert!(only[0].get("alerts").is_none());
+        let (status, body) = get(&state, "/api/v1/rules?type=bogus").await;
+        assert_eq!((status, body["errorType"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_data")));
+
+        let (_, body) = get(&state, "/api/v1/alerts").await;
+        assert_eq!(body["data"]["alerts"][0]["state"], "pending");
+        let req = Request::get("/metrics").body(Body::empty()).expect("request");
+        let resp = crate::router(state.clone()).oneshot(req).await.expect("infallible");
+        let text = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+        let text = String::from_utf8_lossy(&text);
+        assert!(text.contains("prometheus_rule_evaluations_total{rule_group="), "{text}");
+        assert!(text.contains("prometheus_rule_group_last_duration_seconds{rule_group="), "{text}");
+        tokio::task::spawn_blocking(move || handle.stop()).await.expect("stop");
+    }
 
     #[test]
     fn values_print_like_go_exponent_format() {
