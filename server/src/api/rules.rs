@@ -81,7 +81,10 @@ fn rule_json(entry: &vigil_rules::group::RuleEntry, with_alerts: bool) -> Json {
         Rule::Recording { record, expr, labels } => {
             m.insert("name".into(), json!(record));
             m.insert("query".into(), json!(expr));
-            m.insert("labels".into(), string_map(labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+            // Prometheus omits empty labels on recording rules (`omitempty`).
+            if !labels.is_empty() {
+                m.insert("labels".into(), string_map(labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+            }
             m.insert("type".into(), json!("recording"));
         }
     }
@@ -248,6 +251,7 @@ mod tests {
             (Some("recording"), Some("job:up:sum"), Some("ok"))
         );
         assert_eq!(rec["query"], "sum by (job) (up)");
+        assert!(rec.get("labels").is_none(), "omitted when empty, as in Prometheus");
         let alert = &group["rules"][1];
         assert_eq!(alert["type"], "alerting");
         assert_eq!(alert["state"], "pending");
