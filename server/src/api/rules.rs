@@ -42,6 +42,12 @@ fn go_exp_float(v: f64) -> String {
     format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
 }
 
+/// A float as Go's JSON encoder writes it: whole numbers without a fraction (`1`, not `1.0`).
+fn go_number(v: f64) -> Json {
+    // Go switches to exponent form beyond 1e21; durations never get there.
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 { json!(v as i64) } else { json!(v) }
+}
+
 fn alert_json(a: &Alert) -> Json {
     let mut m = Map::new();
     m.insert("labels".into(), string_map(a.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))));
@@ -66,8 +72,8 @@ fn rule_json(entry: &vigil_rules::group::RuleEntry, with_alerts: bool) -> Json {
             m.insert("state".into(), json!(a.state().as_str()));
             m.insert("name".into(), json!(a.name));
             m.insert("query".into(), json!(a.expr));
-            m.insert("duration".into(), json!(a.for_ms as f64 / 1000.0));
-            m.insert("keepFiringFor".into(), json!(a.keep_firing_for_ms as f64 / 1000.0));
+            m.insert("duration".into(), go_number(a.for_ms as f64 / 1000.0));
+            m.insert("keepFiringFor".into(), go_number(a.keep_firing_for_ms as f64 / 1000.0));
             m.insert("labels".into(), string_map(a.labels.iter().map(|(k, t)| (k.as_str(), t.source()))));
             m.insert(
                 "annotations".into(),
@@ -92,7 +98,7 @@ fn rule_json(entry: &vigil_rules::group::RuleEntry, with_alerts: bool) -> Json {
     if let Some(e) = &entry.last_error {
         m.insert("lastError".into(), json!(e));
     }
-    m.insert("evaluationTime".into(), json!(entry.eval_seconds));
+    m.insert("evaluationTime".into(), go_number(entry.eval_seconds));
     m.insert("lastEvaluation".into(), json!(time_or_zero(entry.last_eval_ms)));
     Json::Object(m)
 }
@@ -102,9 +108,9 @@ fn group_json(g: &Group, rules: Vec<Json>) -> Json {
         "name": g.name,
         "file": g.file,
         "rules": rules,
-        "interval": g.interval_ms as f64 / 1000.0,
+        "interval": go_number(g.interval_ms as f64 / 1000.0),
         "limit": g.limit,
-        "evaluationTime": g.eval_seconds,
+        "evaluationTime": go_number(g.eval_seconds),
         "lastEvaluation": time_or_zero(g.last_eval_ms),
     })
 }
@@ -255,7 +261,7 @@ mod tests {
         let alert = &group["rules"][1];
         assert_eq!(alert["type"], "alerting");
         assert_eq!(alert["state"], "pending");
-        assert_eq!(alert["duration"], 3600.0);
+        assert_eq!(alert["duration"], 3600);
         assert_eq!(alert["labels"]["severity"], "page");
         assert_eq!(alert["annotations"]["summary"], "{{ $labels.job }} down");
         let active = &alert["alerts"][0];
