@@ -13,6 +13,7 @@ use vigil_storage::Storage;
 
 use crate::api::params::parse_prometheus_duration;
 use crate::config::Config;
+use crate::state::AppState;
 
 /// Prometheus's `--rules.alert.for-outage-tolerance` default (1h).
 pub const DEFAULT_FOR_OUTAGE_TOLERANCE: &str = "1h";
@@ -177,6 +178,67 @@ impl RulesHandle {
     pub fn stop(&self) {
         self.manager.stop();
     }
+}
+
+/// Refuses to start on rule files with errors, as Prometheus does (a reload with bad
+/// files keeps the old rules instead).
+pub fn check_at_startup(config: &Config, options: &RulesOptions) -> anyhow::Result<()> {
+    let cfg = vigil_rules::RuleFilesConfig {
+        patterns: config.rule_files.clone(),
+        base_dir: options.config_file.as_ref().and_then(|f| f.parent().map(|p| p.to_path_buf())),
+        ..Default::default()
+    };
+    vigil_rules::manager::load_specs(&cfg)
+        .map_err(|errs| anyhow::anyhow!("loading rule files: {}", errs.join("; ")))?;
+    Ok(())
+}
+
+/// Starts rule evaluation and the notifier against the open store.
+pub async fn start_rules(
+    state: &AppState,
+    storage: Arc<dyn Storage>,
+    config: &Config,
+    options: &RulesOptions,
+) -> Option<Arc<RulesHandle>> {
+    let (engine, config, rules_opts) = (state.engine().clone(), config.clone(), options.clone());
+    let started =
+        tokio::task::spawn_blocking(move || RulesHandle::start(storage, engine, &config, rules_opts)).await;
+    match started {
+        Ok(Ok((handle, _errors))) => {
+            state.set_rules(handle.clone());
+            Some(handle)
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %format!("{e:#}"), "starting the rule engine failed");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "starting the rule engine panicked");
+            None
+        }
+    }
+}
+
+/// Reloads configuration and rules on every SIGHUP, as Prometheus does.
+pub async fn reload_on_sighup(state: AppState) {
+    #[cfg(unix)]
+    {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP received, reloading");
+            if let Some(rules) = state.rules().cloned() {
+                let _ = tokio::task::spawn_blocking(move || rules.reload()).await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 /// The external URL when none is given: Prometheus's `http://<hostname>:<port>/`,

@@ -39,25 +39,12 @@ pub async fn run(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    check_rule_files(&opts)?;
+    crate::rules_wiring::check_at_startup(&opts.config, &opts.rules)?;
     let listener = TcpListener::bind(&opts.listen_address)
         .await
         .with_context(|| format!("binding {}", opts.listen_address))?;
     let engine = Engine::new(opts.engine.clone());
     serve_on(listener, opts, engine, shutdown).await
-}
-
-/// Refuses to start on rule files with errors, as Prometheus does (a reload with bad
-/// files keeps the old rules instead).
-fn check_rule_files(opts: &ServeOptions) -> anyhow::Result<()> {
-    let cfg = vigil_rules::RuleFilesConfig {
-        patterns: opts.config.rule_files.clone(),
-        base_dir: opts.rules.config_file.as_ref().and_then(|f| f.parent().map(|p| p.to_path_buf())),
-        ..Default::default()
-    };
-    vigil_rules::manager::load_specs(&cfg)
-        .map_err(|errs| anyhow::anyhow!("loading rule files: {}", errs.join("; ")))?;
-    Ok(())
 }
 
 /// Serves on an already bound listener with `engine`, until `shutdown` completes or the
@@ -75,7 +62,7 @@ pub async fn serve_on(
     if opts.rules.external_url.is_empty() {
         opts.rules.external_url = default_external_url(&addr.to_string());
     }
-    let hup = tokio::spawn(reload_on_sighup(state.clone()));
+    let hup = tokio::spawn(crate::rules_wiring::reload_on_sighup(state.clone()));
 
     let open_failed = Arc::new(Notify::new());
     let opener = tokio::spawn(open_store(state.clone(), opts.clone(), open_failed.clone()));
@@ -144,7 +131,7 @@ async fn open_store(
         "store open, WAL replayed; ready"
     );
     state.set_ready(opened.storage());
-    let rules = start_rules(&state, opened.storage(), &opts).await;
+    let rules = crate::rules_wiring::start_rules(&state, opened.storage(), &opts.config, &opts.rules).await;
     let interval_ms = opts.config.storage.wal_sync_interval_ms();
     let sync_task = (interval_ms > 0).then(|| {
         let stop = Arc::new(Notify::new());
@@ -152,53 +139,6 @@ async fn open_store(
         (tokio::spawn(sync_loop(opened.clone(), every, stop.clone())), stop)
     });
     Ok(RunningStore { store: opened, sync_task, rules })
-}
-
-/// Starts rule evaluation and the notifier against the open store.
-async fn start_rules(
-    state: &AppState,
-    storage: Arc<dyn vigil_storage::Storage>,
-    opts: &ServeOptions,
-) -> Option<Arc<RulesHandle>> {
-    let (engine, config, rules_opts) = (state.engine().clone(), opts.config.clone(), opts.rules.clone());
-    let started =
-        tokio::task::spawn_blocking(move || RulesHandle::start(storage, engine, &config, rules_opts)).await;
-    match started {
-        Ok(Ok((handle, _errors))) => {
-            state.set_rules(handle.clone());
-            Some(handle)
-        }
-        Ok(Err(e)) => {
-            tracing::error!(error = %format!("{e:#}"), "starting the rule engine failed");
-            None
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "starting the rule engine panicked");
-            None
-        }
-    }
-}
-
-/// Reloads configuration and rules on every SIGHUP, as Prometheus does.
-async fn reload_on_sighup(state: AppState) {
-    #[cfg(unix)]
-    {
-        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGHUP");
-                return;
-            }
-        };
-        while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP received, reloading");
-            if let Some(rules) = state.rules().cloned() {
-                let _ = tokio::task::spawn_blocking(move || rules.reload()).await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = state;
 }
 
 /// Calls [`OpenedStore::sync`] every `every` until `stop` is notified.

@@ -50,6 +50,7 @@ groups:
           count: '{{ len $labels }}'
           external: '{{ $externalLabels }}'
           trimmed: "a  {{- 1 -}}  b"
+          failed: "{{ $labels.job }}\n  {{ query \"nothing\" | first | value }}"
       - alert: KeptFiring
         expr: up{job="healing-guard"} == 1
         for: 1m
@@ -128,6 +129,7 @@ tests:
               count: '1'
               external: 'map[]'
               trimmed: 'a1b'
+              failed: '<error expanding template: error executing template __alert_TemplateChecks: template: __alert_TemplateChecks:2:23: executing "__alert_TemplateChecks" at <first>: error calling first: first() called on vector with no elements>'
       - eval_time: 30s
         alertname: KeptFiring
         exp_alerts: []
@@ -361,4 +363,99 @@ fn vigil_and_prometheus_agree_on_the_example_rules() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+const SHAPE_RULES: &str = r#"
+groups:
+  - name: shapes
+    interval: 1s
+    limit: 10
+    rules:
+      - record: plain
+        expr: vector(1)
+      - record: labelled
+        expr: vector(2)
+        labels:
+          team: sre
+      - alert: Pending
+        expr: vector(1) > 0
+        for: 1h
+        keep_firing_for: 5m
+        labels:
+          severity: page
+        annotations:
+          summary: 'value {{ $value }}'
+      - alert: Firing
+        expr: label_replace(vector(3), "instance", "a:1", "", "")
+        labels:
+          severity: '{{ $labels.instance }}'
+      - alert: Broken
+        expr: label_replace(vector(1), "x", "y", "", "(")
+"#;
+
+/// Drops what differs between two runs by nature: times, durations and the file's
+/// directory.
+fn normalize(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match k.as_str() {
+                    "lastEvaluation" | "evaluationTime" | "activeAt" => *x = serde_json::Value::Null,
+                    "file" => {
+                        let base = x
+                            .as_str()
+                            .and_then(|f| Path::new(f).file_name())
+                            .map(|f| f.to_string_lossy().into_owned());
+                        *x = serde_json::Value::from(base);
+                    }
+                    // Error texts are worded by each engine.
+                    "lastError" => *x = serde_json::Value::from(!x.as_str().unwrap_or("").is_empty()),
+                    _ => normalize(x),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(normalize),
+        _ => {}
+    }
+}
+
+#[test]
+fn rules_and_alerts_api_match_prometheus() {
+    let Some(prometheus) = peer_binary("prometheus") else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("rules.yml"), SHAPE_RULES).expect("write rules");
+    let config = dir.path().join("config.yml");
+    std::fs::write(&config, "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\n")
+        .expect("write config");
+    let addr = format!("127.0.0.1:{}", vigil_tests::free_port());
+    let prom = vigil_tests::Peer::start(
+        &prometheus,
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("prom-data").display()),
+            format!("--web.listen-address={addr}"),
+        ],
+        addr,
+        "/-/ready",
+        &dir.path().join("prometheus.log"),
+    );
+    let vigil = vigil_tests::Vigil::start_with_args(
+        &dir.path().join("data"),
+        &["--config.file", &config.display().to_string()],
+    );
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let theirs = vigil_tests::Api::new(&prom.url());
+    let ours = vigil.api();
+    for (path, params) in [
+        ("/api/v1/rules", vec![]),
+        ("/api/v1/rules", vec![("type", "alert"), ("rule_name[]", "Firing")]),
+        ("/api/v1/rules", vec![("type", "record"), ("exclude_alerts", "true")]),
+        ("/api/v1/alerts", vec![]),
+    ] {
+        let mut a = ours.get(path, &params).json();
+        let mut b = theirs.get(path, &params).json();
+        normalize(&mut a);
+        normalize(&mut b);
+        assert_eq!(a, b, "{path} {params:?}\nvigil: {a}\nprometheus: {b}");
+    }
 }

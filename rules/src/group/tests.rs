@@ -154,3 +154,32 @@ fn failing_rule_is_unhealthy_and_others_run() {
     assert_eq!(g.rules[1].health, Health::Ok);
     assert_eq!(samples(&store, "b")[0].2, 2.0);
 }
+
+#[test]
+fn query_offset_evaluates_and_writes_in_the_past() {
+    let store = Arc::new(MemStorage::new());
+    let env = env(store.clone());
+    let src = Labels::from_pairs([("__name__", "src")]);
+    store.add(&src, 0, 1.0).expect("add");
+    store.add(&src, 60 * SEC, 2.0).expect("add");
+    let text =
+        "groups:\n  - name: g\n    query_offset: 1m\n    rules:\n      - record: copy\n        expr: src\n";
+    let mut g = group(text, true);
+    g.eval(120 * SEC, &env);
+    assert_eq!(samples(&store, "copy"), vec![(Labels::from_pairs([("__name__", "copy")]), 60 * SEC, 2.0)]);
+}
+
+#[test]
+fn limit_fails_a_recording_rule_and_writes_nothing() {
+    let store = Arc::new(MemStorage::new());
+    let env = env(store.clone());
+    for i in ["a", "b"] {
+        store.add(&Labels::from_pairs([("__name__", "src"), ("i", i)]), 0, 1.0).expect("add");
+    }
+    let text = "groups:\n  - name: g\n    limit: 1\n    rules:\n      - record: copy\n        expr: src\n";
+    let mut g = group(text, true);
+    g.eval(0, &env);
+    assert_eq!(g.rules[0].health, Health::Err);
+    assert_eq!(g.rules[0].last_error.as_deref(), Some("exceeded limit of 1 with 2 series"));
+    assert!(samples(&store, "copy").is_empty());
+}

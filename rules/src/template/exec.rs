@@ -9,6 +9,29 @@ use super::{Querier, TemplateData};
 /// calling itself is the only way to get deep).
 const MAX_DEPTH: usize = 100;
 
+/// An execution error, with the command it happened at when known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecError {
+    /// Byte offset and source text of the failing command.
+    pub at: Option<(usize, String)>,
+    /// What went wrong.
+    pub msg: String,
+}
+
+impl From<String> for ExecError {
+    fn from(msg: String) -> Self {
+        ExecError { at: None, msg }
+    }
+}
+
+impl From<&str> for ExecError {
+    fn from(msg: &str) -> Self {
+        ExecError { at: None, msg: msg.to_string() }
+    }
+}
+
+type Result<T> = std::result::Result<T, ExecError>;
+
 /// One execution of a template.
 pub struct Exec<'a> {
     tree: &'a Tree,
@@ -25,7 +48,7 @@ impl<'a> Exec<'a> {
     }
 
     /// Runs the main body.
-    pub fn run(&mut self) -> Result<String, String> {
+    pub fn run(&mut self) -> Result<String> {
         let dot = self.data.to_value();
         self.bind_root(&dot);
         let mut out = String::new();
@@ -42,7 +65,7 @@ impl<'a> Exec<'a> {
     }
 
     /// Runs the `define`d template `name` with `dot`, for `tmpl` and `{{template}}`.
-    pub fn run_named(&mut self, name: &str, dot: &Value) -> Result<String, String> {
+    pub fn run_named(&mut self, name: &str, dot: &Value) -> std::result::Result<String, String> {
         let body = self.tree.defs.get(name).ok_or_else(|| format!("no such template {name:?}"))?;
         if self.depth >= MAX_DEPTH {
             return Err("exceeded maximum template depth".into());
@@ -54,11 +77,11 @@ impl<'a> Exec<'a> {
         let r = self.walk(body, dot, &mut out);
         self.depth -= 1;
         self.vars = saved;
-        r.map(|()| out)
+        r.map(|()| out).map_err(|e| e.msg)
     }
 
     /// Runs a PromQL query for the `query` function.
-    pub fn query(&self, q: &str) -> Result<super::QueryRows, String> {
+    pub fn query(&self, q: &str) -> std::result::Result<super::QueryRows, String> {
         self.querier.query(q, self.data.eval_time_ms)
     }
 
@@ -82,14 +105,14 @@ impl<'a> Exec<'a> {
         self.data.eval_time_ms as f64 / 1000.0
     }
 
-    fn walk(&mut self, nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), String> {
+    fn walk(&mut self, nodes: &[Node], dot: &Value, out: &mut String) -> Result<()> {
         let mark = self.vars.len();
         let r = self.walk_inner(nodes, dot, out);
         self.vars.truncate(mark);
         r
     }
 
-    fn walk_inner(&mut self, nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), String> {
+    fn walk_inner(&mut self, nodes: &[Node], dot: &Value, out: &mut String) -> Result<()> {
         for node in nodes {
             match node {
                 Node::Text(t) => out.push_str(t),
@@ -113,14 +136,14 @@ impl<'a> Exec<'a> {
         Ok(())
     }
 
-    fn control(&mut self, c: &Control, dot: &Value, out: &mut String) -> Result<(), String> {
+    fn control(&mut self, c: &Control, dot: &Value, out: &mut String) -> Result<()> {
         let mark = self.vars.len();
         let r = self.control_inner(c, dot, out);
         self.vars.truncate(mark);
         r
     }
 
-    fn control_inner(&mut self, c: &Control, dot: &Value, out: &mut String) -> Result<(), String> {
+    fn control_inner(&mut self, c: &Control, dot: &Value, out: &mut String) -> Result<()> {
         if c.kind == ControlKind::Range {
             return self.range(c, dot, out);
         }
@@ -132,7 +155,7 @@ impl<'a> Exec<'a> {
         self.walk(&c.body, &inner_dot, out)
     }
 
-    fn range(&mut self, c: &Control, dot: &Value, out: &mut String) -> Result<(), String> {
+    fn range(&mut self, c: &Control, dot: &Value, out: &mut String) -> Result<()> {
         // The pipeline's variables are bound per element, not to the whole value.
         let plain = Pipe { vars: vec![], ..c.pipe.clone() };
         let v = self.pipe(&plain, dot)?;
@@ -142,9 +165,11 @@ impl<'a> Exec<'a> {
             Value::Nil => Vec::new(),
             Value::Int(n) if n >= 0 => (0..n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
             other => {
-                return Err(
-                    self.located(&c.pipe, format!("range can't iterate over {}", other.to_go_string()))
-                );
+                let at = c.pipe.cmds.first().map(|cmd| (cmd.offset, c.pipe.text.clone()));
+                return Err(ExecError {
+                    at,
+                    msg: format!("range can't iterate over {}", other.to_go_string()),
+                });
             }
         };
         if items.is_empty() {
@@ -166,16 +191,14 @@ impl<'a> Exec<'a> {
         Ok(())
     }
 
-    fn located(&self, p: &Pipe, msg: String) -> String {
-        format!("{}:{}: executing at <{}>: {msg}", p.pos.0, p.pos.1, p.text)
-    }
-
-    fn pipe(&mut self, p: &Pipe, dot: &Value) -> Result<Value, String> {
+    fn pipe(&mut self, p: &Pipe, dot: &Value) -> Result<Value> {
         let mut last: Option<Value> = None;
         for cmd in &p.cmds {
-            let v = self
-                .cmd(cmd, dot, last.take())
-                .map_err(|e| if e.contains("executing at") { e } else { self.located(p, e) })?;
+            // Errors point at the innermost command that failed, as Go's do.
+            let v = self.cmd(cmd, dot, last.take()).map_err(|mut e| {
+                e.at.get_or_insert_with(|| (cmd.offset, cmd.text.clone()));
+                e
+            })?;
             last = Some(v);
         }
         let v = last.unwrap_or(Value::Nil);
@@ -191,7 +214,7 @@ impl<'a> Exec<'a> {
         Ok(v)
     }
 
-    fn cmd(&mut self, cmd: &Cmd, dot: &Value, fin: Option<Value>) -> Result<Value, String> {
+    fn cmd(&mut self, cmd: &Cmd, dot: &Value, fin: Option<Value>) -> Result<Value> {
         match cmd.args.first() {
             Some(Arg::Func(name)) => {
                 let mut args = Vec::with_capacity(cmd.args.len());
@@ -200,6 +223,7 @@ impl<'a> Exec<'a> {
                 }
                 args.extend(fin);
                 funcs::call(self, name, args)
+                    .map_err(|msg| ExecError { at: Some((cmd.offset, cmd.text.clone())), msg })
             }
             Some(a) => {
                 if cmd.args.len() > 1 || fin.is_some() {
@@ -211,7 +235,7 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn arg(&mut self, a: &Arg, dot: &Value) -> Result<Value, String> {
+    fn arg(&mut self, a: &Arg, dot: &Value) -> Result<Value> {
         match a {
             Arg::Dot => Ok(dot.clone()),
             Arg::Field(fields) => fields_of(dot.clone(), fields),
@@ -225,7 +249,7 @@ impl<'a> Exec<'a> {
                     .ok_or_else(|| format!("undefined variable: {name}"))?;
                 fields_of(v, fields)
             }
-            Arg::Func(name) => funcs::call(self, name, Vec::new()),
+            Arg::Func(name) => Ok(funcs::call(self, name, Vec::new())?),
             Arg::Lit(v) => Ok(v.clone()),
             Arg::Sub(p, fields) => {
                 let mark = self.vars.len();
@@ -237,7 +261,7 @@ impl<'a> Exec<'a> {
     }
 }
 
-fn fields_of(mut v: Value, fields: &[String]) -> Result<Value, String> {
+fn fields_of(mut v: Value, fields: &[String]) -> Result<Value> {
     for f in fields {
         v = v.field(f)?;
     }

@@ -5,8 +5,9 @@
 pub enum Item {
     /// Literal text, already trimmed by neighbouring `{{-` / `-}}`.
     Text(String),
-    /// The tokens of one action with its line and column (1-based).
-    Action(Vec<Tok>, usize, usize),
+    /// The tokens of one action, each token's byte offset in the source, and the
+    /// action's line and column (1-based).
+    Action(Vec<Tok>, Vec<usize>, usize, usize),
 }
 
 /// A token inside an action.
@@ -83,11 +84,13 @@ pub fn split(src: &str) -> Result<Vec<Item>, String> {
                 return Err(format!("{line}:{col}: unclosed comment"));
             }
         } else {
-            let toks = tokens(inner).map_err(|e| format!("{line}:{col}: {e}"))?;
+            let (toks, offsets) = tokens_at(inner).map_err(|e| format!("{line}:{col}: {e}"))?;
             if toks.is_empty() {
                 return Err(format!("{line}:{col}: missing value for command"));
             }
-            items.push(Item::Action(toks, line, col));
+            let inner_start = consumed + body_start + (body.len() - body.trim_start().len());
+            let offsets = offsets.into_iter().map(|o| o + inner_start).collect();
+            items.push(Item::Action(toks, offsets, line, col));
         }
         close_len += close;
         let skip = body_start + close_len;
@@ -145,9 +148,17 @@ fn is_ident_char(c: char) -> bool {
 }
 
 /// Tokenises the inside of one action.
+#[cfg(test)]
 pub fn tokens(s: &str) -> Result<Vec<Tok>, String> {
+    tokens_at(s).map(|(t, _)| t)
+}
+
+/// Tokenises the inside of one action, with each token's byte offset in `s`.
+pub fn tokens_at(s: &str) -> Result<(Vec<Tok>, Vec<usize>), String> {
     let chars: Vec<char> = s.chars().collect();
+    let byte_at: Vec<usize> = s.char_indices().map(|(b, _)| b).collect();
     let mut out = Vec::new();
+    let mut starts = Vec::new();
     let mut i = 0;
     let word = |i: &mut usize| {
         let start = *i;
@@ -158,6 +169,7 @@ pub fn tokens(s: &str) -> Result<Vec<Tok>, String> {
     };
     while i < chars.len() {
         let c = chars[i];
+        let (before, start) = (out.len(), i);
         match c {
             ' ' | '\t' | '\n' | '\r' => i += 1,
             '|' => {
@@ -254,8 +266,11 @@ pub fn tokens(s: &str) -> Result<Vec<Tok>, String> {
             }
             other => return Err(format!("unexpected {other:?} in command")),
         }
+        if out.len() > before {
+            starts.push(byte_at.get(start).copied().unwrap_or(s.len()));
+        }
     }
-    Ok(out)
+    Ok((out, starts))
 }
 
 fn number(chars: &[char], i: &mut usize) -> String {
@@ -325,7 +340,7 @@ mod tests {
             items,
             vec![
                 Item::Text("a".into()),
-                Item::Action(vec![Tok::Var("$labels".into()), Tok::Field("job".into())], 1, 3),
+                Item::Action(vec![Tok::Var("$labels".into()), Tok::Field("job".into())], vec![6, 13], 1, 3),
                 Item::Text("b".into()),
                 Item::Text("!".into()),
             ]

@@ -31,6 +31,21 @@ pub trait Querier {
     fn query(&self, q: &str, time_ms: i64) -> Result<QueryRows, String>;
 }
 
+/// Length of Prometheus's preamble `{{$labels := .Labels}}{{$externalLabels :=
+/// .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}`, which shifts
+/// the columns Go reports on line 1.
+const PREAMBLE_LEN: usize = 112;
+
+/// Line and column as Go's `ErrorContext` reports them for byte `offset`: the column is
+/// the 0-based byte offset in the line, line 1 counting the preamble.
+fn go_position(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    match before.rfind('\n') {
+        None => (1, PREAMBLE_LEN + before.len()),
+        Some(nl) => (1 + before.matches('\n').count(), before.len() - nl - 1),
+    }
+}
+
 /// A querier for contexts without storage: every query fails.
 pub struct NoQuerier;
 
@@ -94,11 +109,19 @@ impl Template {
         &self.source
     }
 
-    /// Expands the template, or returns the error text.
+    /// Expands the template, or returns the error text in Go's words, with the
+    /// position Go reports (Prometheus prepends its variable preamble to line 1).
     pub fn try_expand(&self, data: &TemplateData, querier: &dyn Querier) -> Result<String, String> {
-        exec::Exec::new(&self.tree, data, querier)
-            .run()
-            .map_err(|e| format!("error executing template {n}: template: {n}:{e}", n = self.name))
+        exec::Exec::new(&self.tree, data, querier).run().map_err(|e| {
+            let n = &self.name;
+            match e.at {
+                Some((offset, node)) => {
+                    let (line, col) = go_position(&self.source, offset);
+                    format!("error executing template {n}: template: {n}:{line}:{col}: executing \"{n}\" at <{node}>: {}", e.msg)
+                }
+                None => format!("error executing template {n}: template: {n}: {}", e.msg),
+            }
+        })
     }
 
     /// Expands the template as Prometheus does for alerts: on error the result is the

@@ -56,8 +56,6 @@ pub struct Pipe {
     pub assign: bool,
     /// The commands.
     pub cmds: Vec<Cmd>,
-    /// Where the action starts.
-    pub pos: Pos,
     /// The source text, for error messages.
     pub text: String,
 }
@@ -67,6 +65,10 @@ pub struct Pipe {
 pub struct Cmd {
     /// Operands; a function call has [`Arg::Func`] first.
     pub args: Vec<Arg>,
+    /// Byte offset of its first token in the source (for Go-style error positions).
+    pub offset: usize,
+    /// Its source text, as Go prints the node in errors.
+    pub text: String,
 }
 
 /// An operand.
@@ -131,12 +133,12 @@ impl Parser {
         while self.at < self.items.len() {
             let item = self.items[self.at].clone();
             self.at += 1;
-            let (toks, line, col) = match item {
+            let (toks, offs, line, col) = match item {
                 Item::Text(t) => {
                     nodes.push(Node::Text(t));
                     continue;
                 }
-                Item::Action(toks, line, col) => (toks, line, col),
+                Item::Action(toks, offs, line, col) => (toks, offs, line, col),
             };
             let pos = (line, col);
             let keyword = match toks.first() {
@@ -161,7 +163,7 @@ impl Parser {
                         "range" => ControlKind::Range,
                         _ => ControlKind::With,
                     };
-                    nodes.push(Node::Control(self.control(kind, &toks[1..], pos)?));
+                    nodes.push(Node::Control(self.control(kind, &toks[1..], &offs[1..], pos)?));
                 }
                 "define" => {
                     if !top {
@@ -185,7 +187,8 @@ impl Parser {
                         [Tok::Str(n), rest @ ..] => (n.clone(), rest),
                         _ => return Err(format!("{line}:{col}: template needs a quoted name")),
                     };
-                    let pipe = if rest.is_empty() { None } else { Some(self.pipe(rest, pos, false)?) };
+                    let pipe =
+                        if rest.is_empty() { None } else { Some(self.pipe(rest, &offs[2..], pos, false)?) };
                     nodes.push(Node::Template(name, pipe, pos));
                 }
                 "block" | "break" | "continue" => {
@@ -194,7 +197,7 @@ impl Parser {
                     ));
                 }
                 _ => {
-                    let pipe = self.pipe(&toks, pos, true)?;
+                    let pipe = self.pipe(&toks, &offs, pos, true)?;
                     nodes.push(Node::Output(pipe));
                 }
             }
@@ -202,15 +205,21 @@ impl Parser {
         Ok((nodes, None))
     }
 
-    fn control(&mut self, kind: ControlKind, toks: &[Tok], pos: Pos) -> Result<Control, String> {
+    fn control(
+        &mut self,
+        kind: ControlKind,
+        toks: &[Tok],
+        offs: &[usize],
+        pos: Pos,
+    ) -> Result<Control, String> {
         self.vars.push(Vec::new());
-        let pipe = self.pipe(toks, pos, true)?;
+        let pipe = self.pipe(toks, offs, pos, true)?;
         let (body, end) = self.list(false)?;
         self.vars.pop();
         let (word, epos) = end.ok_or_else(|| format!("{}:{}: unexpected EOF", pos.0, pos.1))?;
         let mut els = Vec::new();
         if word == "else" {
-            let Some(Item::Action(etoks, _, _)) = self.items.get(self.at).cloned() else {
+            let Some(Item::Action(etoks, eoffs, _, _)) = self.items.get(self.at).cloned() else {
                 return Err(format!("{}:{}: bad else", epos.0, epos.1));
             };
             self.at += 1;
@@ -230,7 +239,7 @@ impl Parser {
                     if (w == "if" && kind == ControlKind::If)
                         || (w == "with" && kind == ControlKind::With) =>
                 {
-                    els.push(Node::Control(self.control(kind, &etoks[2..], epos)?));
+                    els.push(Node::Control(self.control(kind, &etoks[2..], &eoffs[2..], epos)?));
                 }
                 _ => return Err(format!("{}:{}: unexpected tokens after else", epos.0, epos.1)),
             }
@@ -238,11 +247,12 @@ impl Parser {
         Ok(Control { kind, pipe, body, els })
     }
 
-    fn pipe(&mut self, toks: &[Tok], pos: Pos, allow_decl: bool) -> Result<Pipe, String> {
+    fn pipe(&mut self, toks: &[Tok], offs: &[usize], pos: Pos, allow_decl: bool) -> Result<Pipe, String> {
         let err = |m: &str| format!("{}:{}: {m}", pos.0, pos.1);
         let mut vars = Vec::new();
         let mut assign = false;
         let mut rest = toks;
+        let mut rest_offs = offs;
         let decl_end = toks.iter().position(|t| matches!(t, Tok::Declare | Tok::Assign));
         if let Some(d) = decl_end {
             if !allow_decl {
@@ -260,14 +270,15 @@ impl Parser {
             }
             assign = matches!(toks[d], Tok::Assign);
             rest = &toks[d + 1..];
+            rest_offs = &offs[d + 1..];
         }
         let text = render(toks);
         let mut cmds = Vec::new();
-        for part in split_pipes(rest) {
-            if part.is_empty() {
+        for (a, b) in split_pipes(rest) {
+            if a == b {
                 return Err(err("missing command in pipeline"));
             }
-            cmds.push(self.cmd(part, &err)?);
+            cmds.push(self.cmd(&rest[a..b], &rest_offs[a..b], &err)?);
         }
         if cmds.is_empty() {
             return Err(err("missing value for command"));
@@ -281,14 +292,14 @@ impl Parser {
         } else if let Some(scope) = self.vars.last_mut() {
             scope.extend(vars.iter().cloned());
         }
-        Ok(Pipe { vars, assign, cmds, pos, text })
+        Ok(Pipe { vars, assign, cmds, text })
     }
 
     fn known(&self, v: &str) -> bool {
         self.vars.iter().any(|s| s.iter().any(|x| x == v))
     }
 
-    fn cmd(&mut self, toks: &[Tok], err: &dyn Fn(&str) -> String) -> Result<Cmd, String> {
+    fn cmd(&mut self, toks: &[Tok], offs: &[usize], err: &dyn Fn(&str) -> String) -> Result<Cmd, String> {
         let mut args = Vec::new();
         let mut i = 0;
         while i < toks.len() {
@@ -317,8 +328,11 @@ impl Parser {
                         let sub = Pipe {
                             vars: vec![],
                             assign: false,
-                            cmds: vec![Cmd { args: vec![Arg::Func(name.clone())] }],
-                            pos: (0, 0),
+                            cmds: vec![Cmd {
+                                args: vec![Arg::Func(name.clone())],
+                                offset: offs[i],
+                                text: name.clone(),
+                            }],
                             text: name.clone(),
                         };
                         Arg::Sub(Box::new(sub), vec![])
@@ -332,7 +346,7 @@ impl Parser {
                 Tok::Nil => Arg::Lit(Value::Nil),
                 Tok::LParen => {
                     let close = matching_paren(toks, i).ok_or_else(|| err("unclosed left paren"))?;
-                    let inner = self.pipe(&toks[i + 1..close], (0, 0), false)?;
+                    let inner = self.pipe(&toks[i + 1..close], &offs[i + 1..close], (0, 0), false)?;
                     i = close;
                     Arg::Sub(Box::new(inner), self.fields_after(toks, &mut i))
                 }
@@ -341,7 +355,7 @@ impl Parser {
             args.push(arg);
             i += 1;
         }
-        Ok(Cmd { args })
+        Ok(Cmd { args, offset: offs.first().copied().unwrap_or(0), text: render(toks) })
     }
 
     fn fields_after(&self, toks: &[Tok], i: &mut usize) -> Vec<String> {
@@ -371,7 +385,8 @@ fn matching_paren(toks: &[Tok], open: usize) -> Option<usize> {
     None
 }
 
-fn split_pipes(toks: &[Tok]) -> Vec<&[Tok]> {
+/// Index ranges of the commands of a pipeline (split at top-level `|`).
+fn split_pipes(toks: &[Tok]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut depth = 0;
     let mut start = 0;
@@ -380,13 +395,13 @@ fn split_pipes(toks: &[Tok]) -> Vec<&[Tok]> {
             Tok::LParen => depth += 1,
             Tok::RParen => depth -= 1,
             Tok::Pipe if depth == 0 => {
-                out.push(&toks[start..i]);
+                out.push((start, i));
                 start = i + 1;
             }
             _ => {}
         }
     }
-    out.push(&toks[start..]);
+    out.push((start, toks.len()));
     out
 }
 

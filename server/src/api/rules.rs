@@ -42,6 +42,12 @@ fn go_exp_float(v: f64) -> String {
     format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
 }
 
+/// A float as Go's JSON encoder writes it: whole numbers without a fraction (`1`, not `1.0`).
+fn go_number(v: f64) -> Json {
+    // Go switches to exponent form beyond 1e21; durations never get there.
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 { json!(v as i64) } else { json!(v) }
+}
+
 fn alert_json(a: &Alert) -> Json {
     let mut m = Map::new();
     m.insert("labels".into(), string_map(a.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))));
@@ -66,8 +72,8 @@ fn rule_json(entry: &vigil_rules::group::RuleEntry, with_alerts: bool) -> Json {
             m.insert("state".into(), json!(a.state().as_str()));
             m.insert("name".into(), json!(a.name));
             m.insert("query".into(), json!(a.expr));
-            m.insert("duration".into(), json!(a.for_ms as f64 / 1000.0));
-            m.insert("keepFiringFor".into(), json!(a.keep_firing_for_ms as f64 / 1000.0));
+            m.insert("duration".into(), go_number(a.for_ms as f64 / 1000.0));
+            m.insert("keepFiringFor".into(), go_number(a.keep_firing_for_ms as f64 / 1000.0));
             m.insert("labels".into(), string_map(a.labels.iter().map(|(k, t)| (k.as_str(), t.source()))));
             m.insert(
                 "annotations".into(),
@@ -81,7 +87,10 @@ fn rule_json(entry: &vigil_rules::group::RuleEntry, with_alerts: bool) -> Json {
         Rule::Recording { record, expr, labels } => {
             m.insert("name".into(), json!(record));
             m.insert("query".into(), json!(expr));
-            m.insert("labels".into(), string_map(labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+            // Prometheus omits empty labels on recording rules (`omitempty`).
+            if !labels.is_empty() {
+                m.insert("labels".into(), string_map(labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+            }
             m.insert("type".into(), json!("recording"));
         }
     }
@@ -89,7 +98,7 @@ fn rule_json(entry: &vigil_rules::group::RuleEntry, with_alerts: bool) -> Json {
     if let Some(e) = &entry.last_error {
         m.insert("lastError".into(), json!(e));
     }
-    m.insert("evaluationTime".into(), json!(entry.eval_seconds));
+    m.insert("evaluationTime".into(), go_number(entry.eval_seconds));
     m.insert("lastEvaluation".into(), json!(time_or_zero(entry.last_eval_ms)));
     Json::Object(m)
 }
@@ -99,9 +108,9 @@ fn group_json(g: &Group, rules: Vec<Json>) -> Json {
         "name": g.name,
         "file": g.file,
         "rules": rules,
-        "interval": g.interval_ms as f64 / 1000.0,
+        "interval": go_number(g.interval_ms as f64 / 1000.0),
         "limit": g.limit,
-        "evaluationTime": g.eval_seconds,
+        "evaluationTime": go_number(g.eval_seconds),
         "lastEvaluation": time_or_zero(g.last_eval_ms),
     })
 }
@@ -197,6 +206,95 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    use vigil_query::Engine;
+    use vigil_storage::Labels;
+    use vigil_storage::memory::MemStorage;
+
+    use crate::config::Config;
+    use crate::rules_wiring::{RulesHandle, RulesOptions};
+    use crate::state::ApiSettings;
+
+    const RULES: &str = "groups:\n  - name: fast\n    interval: 50ms\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n      - alert: Down\n        expr: up == 0\n        for: 1h\n        labels:\n          severity: page\n        annotations:\n          summary: '{{ $labels.job }} down'\n";
+
+    async fn get(state: &AppState, uri: &str) -> (StatusCode, Json) {
+        let req = Request::get(uri).body(Body::empty()).expect("request");
+        let resp = crate::router(state.clone()).oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+        (status, serde_json::from_slice(&body).unwrap_or(Json::Null))
+    }
+
+    #[tokio::test]
+    async fn rules_and_alerts_in_prometheus_shapes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("r.yml");
+        std::fs::write(&file, RULES).expect("write");
+        let store = Arc::new(MemStorage::new());
+        let now = vigil_rules::manager::now_ms();
+        store.add(&Labels::from_pairs([("__name__", "up"), ("job", "a")]), now, 0.0).expect("add");
+        let config = Config::parse(&format!("rule_files: ['{}']\n", file.display())).expect("config");
+        let state = AppState::with_store(store.clone(), Engine::default(), ApiSettings::default());
+        let (handle, errors) =
+            RulesHandle::start(store, Engine::default(), &config, RulesOptions::default()).expect("start");
+        assert!(errors.is_empty(), "{errors:?}");
+        state.set_rules(handle.clone());
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+        let (status, body) = get(&state, "/api/v1/rules").await;
+        assert_eq!(status, StatusCode::OK);
+        let group = &body["data"]["groups"][0];
+        assert_eq!(group["name"], "fast");
+        assert_eq!(group["file"], file.display().to_string());
+        assert_eq!(group["interval"], 0.05);
+        let rec = &group["rules"][0];
+        assert_eq!(
+            (rec["type"].as_str(), rec["name"].as_str(), rec["health"].as_str()),
+            (Some("recording"), Some("job:up:sum"), Some("ok"))
+        );
+        assert_eq!(rec["query"], "sum by (job) (up)");
+        assert!(rec.get("labels").is_none(), "omitted when empty, as in Prometheus");
+        let alert = &group["rules"][1];
+        assert_eq!(alert["type"], "alerting");
+        assert_eq!(alert["state"], "pending");
+        assert_eq!(alert["duration"], 3600);
+        assert_eq!(alert["labels"]["severity"], "page");
+        assert_eq!(alert["annotations"]["summary"], "{{ $labels.job }} down");
+        let active = &alert["alerts"][0];
+        assert_eq!(
+            active["labels"],
+            serde_json::json!({"alertname": "Down", "job": "a", "severity": "page"})
+        );
+        assert_eq!(active["annotations"]["summary"], "a down");
+        assert_eq!(active["value"], "0e+00");
+        assert!(active["activeAt"].as_str().is_some_and(|t| t.ends_with('Z')));
+        assert!(alert["lastEvaluation"].as_str().is_some_and(|t| t != ZERO_TIME));
+
+        let (_, body) = get(&state, "/api/v1/rules?type=record").await;
+        assert_eq!(body["data"]["groups"][0]["rules"].as_array().map(Vec::len), Some(1));
+        let (_, body) = get(&state, "/api/v1/rules?rule_group[]=other").await;
+        assert_eq!(body["data"]["groups"], serde_json::json!([]));
+        let (_, body) = get(&state, "/api/v1/rules?rule_name[]=Down&exclude_alerts=true").await;
+        let only = &body["data"]["groups"][0]["rules"];
+        assert_eq!(only.as_array().map(Vec::len), Some(1));
+        assert!(only[0].get("alerts").is_none());
+        let (status, body) = get(&state, "/api/v1/rules?type=bogus").await;
+        assert_eq!((status, body["errorType"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_data")));
+
+        let (_, body) = get(&state, "/api/v1/alerts").await;
+        assert_eq!(body["data"]["alerts"][0]["state"], "pending");
+        let req = Request::get("/metrics").body(Body::empty()).expect("request");
+        let resp = crate::router(state.clone()).oneshot(req).await.expect("infallible");
+        let text = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+        let text = String::from_utf8_lossy(&text);
+        assert!(text.contains("prometheus_rule_evaluations_total{rule_group="), "{text}");
+        assert!(text.contains("prometheus_rule_group_last_duration_seconds{rule_group="), "{text}");
+        tokio::task::spawn_blocking(move || handle.stop()).await.expect("stop");
+    }
 
     #[test]
     fn values_print_like_go_exponent_format() {
