@@ -39,6 +39,27 @@ pub struct Cli {
     #[arg(long = "config.file", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
 
+    /// URL under which Vigil is reachable (alert `generatorURL`s, `$externalURL`)
+    /// [default: http://<listen host>:<port>].
+    #[arg(long = "web.external-url", value_name = "URL")]
+    pub external_url: Option<String>,
+
+    /// Longest outage after which `for` state of alerts is not restored.
+    #[arg(long = "rules.alert.for-outage-tolerance", value_name = "DURATION", default_value = crate::rules_wiring::DEFAULT_FOR_OUTAGE_TOLERANCE)]
+    pub for_outage_tolerance: String,
+
+    /// Least time between a restart and a restored alert firing.
+    #[arg(long = "rules.alert.for-grace-period", value_name = "DURATION", default_value = crate::rules_wiring::DEFAULT_FOR_GRACE_PERIOD)]
+    pub for_grace_period: String,
+
+    /// Least time between two sends of the same alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", value_name = "DURATION", default_value = crate::rules_wiring::DEFAULT_RESEND_DELAY)]
+    pub resend_delay: String,
+
+    /// Alerts queued for Alertmanager before the oldest are dropped.
+    #[arg(long = "alertmanager.notification-queue-capacity", value_name = "N", default_value_t = vigil_rules::notifier::DEFAULT_QUEUE_CAPACITY)]
+    pub notification_queue_capacity: usize,
+
     /// Longest a query may run before it is aborted.
     #[arg(long = "query.timeout", value_name = "DURATION", default_value = DEFAULT_QUERY_TIMEOUT, value_parser = parse_flag_duration)]
     pub query_timeout: Duration,
@@ -105,6 +126,20 @@ impl Cli {
             experimental_functions: self.feature_enabled(FEATURE_EXPERIMENTAL_FUNCTIONS),
             delayed_name_removal: self.feature_enabled(FEATURE_DELAYED_NAME_REMOVAL),
             ..EngineOptions::default()
+        }
+    }
+}
+
+impl Cli {
+    /// The rule engine's settings from the flags.
+    pub fn rules_options(&self) -> crate::rules_wiring::RulesOptions {
+        crate::rules_wiring::RulesOptions {
+            config_file: self.config_file.clone(),
+            external_url: self.external_url.clone().unwrap_or_default().trim_end_matches('/').to_string(),
+            for_outage_tolerance: self.for_outage_tolerance.clone(),
+            for_grace_period: self.for_grace_period.clone(),
+            resend_delay: self.resend_delay.clone(),
+            queue_capacity: self.notification_queue_capacity,
         }
     }
 }

@@ -11,6 +11,9 @@ use vigil_ingest::remote_write::{
     DEFAULT_MAX_LABEL_NAME_LENGTH, DEFAULT_MAX_LABEL_NAMES_PER_SERIES, DEFAULT_MAX_LABEL_VALUE_LENGTH, Limits,
 };
 
+use vigil_ingest::exemplars::DEFAULT_MAX_EXEMPLARS;
+use vigil_ingest::otlp::{OtlpOptions, TranslationStrategy};
+
 use crate::api::params::parse_prometheus_duration;
 use crate::state::{ApiSettings, DEFAULT_MAX_WRITE_BODY_BYTES, DEFAULT_MAX_WRITE_DECOMPRESSED_BYTES};
 
@@ -26,6 +29,104 @@ pub struct Config {
     pub global: GlobalConfig,
     /// Vigil's storage settings.
     pub storage: StorageConfig,
+    /// Globs of rule files (relative ones resolve against the config file's directory).
+    pub rule_files: Vec<String>,
+    /// Prometheus's `alerting` section: where alerts are sent.
+    pub alerting: vigil_rules::AlertingConfig,
+    /// How remote write is received (Prometheus names these as feature flags).
+    pub remote_write_receiver: RemoteWriteReceiverConfig,
+    /// Prometheus's `otlp` section: how OTLP metrics are translated.
+    pub otlp: OtlpConfig,
+}
+
+/// Prometheus's `otlp` section, with its key names.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    /// Resource attributes copied as labels onto every series.
+    pub promote_resource_attributes: Vec<String>,
+    /// Copy all resource attributes but `ignore_resource_attributes`.
+    pub promote_all_resource_attributes: bool,
+    /// Resource attributes not promoted by `promote_all_resource_attributes`.
+    pub ignore_resource_attributes: Vec<String>,
+    /// `UnderscoreEscapingWithSuffixes` (default), `UnderscoreEscapingWithoutSuffixes`,
+    /// `NoUTF8EscapingWithSuffixes` or `NoTranslation`.
+    pub translation_strategy: Option<String>,
+    /// Keep `service.name`, `service.namespace` and `service.instance.id` on `target_info`.
+    pub keep_identifying_resource_attributes: bool,
+    /// Native histograms with custom buckets instead of classic ones (not supported yet).
+    pub convert_histograms_to_nhcb: bool,
+    /// Add `otel_scope_name`, `otel_scope_version`, ... labels.
+    pub promote_scope_metadata: bool,
+    /// Accumulate delta sums and histograms (Prometheus's `otlp-deltatocumulative`
+    /// feature flag); delta points are refused otherwise.
+    pub convert_delta_to_cumulative: bool,
+}
+
+impl OtlpConfig {
+    /// The translation options (checked at load, so the strategy parses).
+    pub fn options(&self, limits: Limits) -> OtlpOptions {
+        OtlpOptions {
+            translation_strategy: self.strategy().unwrap_or_default(),
+            promote_resource_attributes: self.promote_resource_attributes.clone(),
+            promote_all_resource_attributes: self.promote_all_resource_attributes,
+            ignore_resource_attributes: self.ignore_resource_attributes.clone(),
+            keep_identifying_resource_attributes: self.keep_identifying_resource_attributes,
+            promote_scope_metadata: self.promote_scope_metadata,
+            convert_delta_to_cumulative: self.convert_delta_to_cumulative,
+            limits,
+        }
+    }
+
+    fn strategy(&self) -> Result<TranslationStrategy, String> {
+        self.translation_strategy.as_deref().map(str::parse).unwrap_or(Ok(TranslationStrategy::default()))
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if let Err(e) = self.strategy() {
+            bail!("{e}");
+        }
+        if self.promote_all_resource_attributes && !self.promote_resource_attributes.is_empty() {
+            bail!(
+                "otlp: promote_all_resource_attributes and promote_resource_attributes are mutually exclusive"
+            );
+        }
+        if !self.promote_all_resource_attributes && !self.ignore_resource_attributes.is_empty() {
+            bail!("otlp: ignore_resource_attributes is only valid with promote_all_resource_attributes");
+        }
+        if self.convert_histograms_to_nhcb {
+            bail!("otlp.convert_histograms_to_nhcb: native histograms are not supported by Vigil yet");
+        }
+        for list in [&self.promote_resource_attributes, &self.ignore_resource_attributes] {
+            if let Some(empty) = list.iter().find(|a| a.trim().is_empty()) {
+                bail!("otlp: empty resource attribute name {empty:?}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Vigil's `remote_write_receiver` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteWriteReceiverConfig {
+    /// Append a zero sample at each remote write 2.0 start timestamp, as Prometheus's
+    /// `--enable-feature=created-timestamp-zero-ingestion` does.
+    pub created_timestamp_zero_ingestion: bool,
+}
+
+/// Prometheus's `storage.exemplars` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExemplarsConfig {
+    /// Most exemplars kept in memory, shared by all series (0 disables them).
+    pub max_exemplars: usize,
+}
+
+impl Default for ExemplarsConfig {
+    fn default() -> Self {
+        ExemplarsConfig { max_exemplars: DEFAULT_MAX_EXEMPLARS }
+    }
 }
 
 /// Prometheus's `global` section (the parts Vigil reads).
@@ -38,8 +139,10 @@ pub struct GlobalConfig {
     pub scrape_interval: Option<String>,
     /// Default scrape timeout (for scraping, once Vigil scrapes).
     pub scrape_timeout: Option<String>,
-    /// Default rule evaluation interval (for rules, once Vigil evaluates them).
+    /// Default rule evaluation interval (1m when unset).
     pub evaluation_interval: Option<String>,
+    /// Default offset rule groups evaluate at (`now - offset`; 0 when unset).
+    pub rule_query_offset: Option<String>,
 }
 
 /// Vigil's `storage` section.
@@ -60,6 +163,8 @@ pub struct StorageConfig {
     pub max_write_body_bytes: usize,
     /// Largest remote-write request body, decompressed.
     pub max_write_decompressed_bytes: usize,
+    /// In-memory exemplar storage, as Prometheus's `storage.exemplars`.
+    pub exemplars: ExemplarsConfig,
 }
 
 impl Default for StorageConfig {
@@ -72,6 +177,7 @@ impl Default for StorageConfig {
             max_label_value_length: DEFAULT_MAX_LABEL_VALUE_LENGTH,
             max_write_body_bytes: DEFAULT_MAX_WRITE_BODY_BYTES,
             max_write_decompressed_bytes: DEFAULT_MAX_WRITE_DECOMPRESSED_BYTES,
+            exemplars: ExemplarsConfig::default(),
         }
     }
 }
@@ -92,11 +198,24 @@ impl StorageConfig {
             },
             max_write_body_bytes: self.max_write_body_bytes,
             max_write_decompressed_bytes: self.max_write_decompressed_bytes,
+            max_exemplars: self.exemplars.max_exemplars,
+            created_timestamp_zero_ingestion: false,
+            otlp: OtlpOptions::default(),
         }
     }
 }
 
 impl Config {
+    /// The HTTP layer's settings from every section that shapes them.
+    pub fn api_settings(&self) -> ApiSettings {
+        let base = self.storage.api_settings();
+        ApiSettings {
+            created_timestamp_zero_ingestion: self.remote_write_receiver.created_timestamp_zero_ingestion,
+            otlp: self.otlp.options(base.limits),
+            ..base
+        }
+    }
+
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
@@ -132,6 +251,7 @@ impl Config {
             ("global.scrape_interval", self.global.scrape_interval.as_ref()),
             ("global.scrape_timeout", self.global.scrape_timeout.as_ref()),
             ("global.evaluation_interval", self.global.evaluation_interval.as_ref()),
+            ("global.rule_query_offset", self.global.rule_query_offset.as_ref()),
         ];
         for (key, value) in durations {
             if let Some(v) = value.filter(|v| parse_prometheus_duration(v).is_none()) {
@@ -141,6 +261,8 @@ impl Config {
         if let Some(name) = self.global.external_labels.keys().find(|n| n.is_empty()) {
             bail!("global.external_labels: invalid label name {name:?}");
         }
+        self.otlp.check()?;
+        self.alerting.targets().map_err(anyhow::Error::msg)?;
         if self.storage.max_write_body_bytes == 0 || self.storage.max_write_decompressed_bytes == 0 {
             bail!("storage.max_write_body_bytes and storage.max_write_decompressed_bytes must be positive");
         }
@@ -189,6 +311,66 @@ mod tests {
         assert!(msg.starts_with(&format!("{}:2:3: ", path.display())), "{msg}");
         std::fs::write(&path, "").expect("write");
         assert_eq!(Config::load(&path).expect("empty file"), Config::default());
+    }
+
+    #[test]
+    fn reads_rule_files_and_alerting() {
+        let cfg = Config::parse(
+            "global:\n  evaluation_interval: 30s\nrule_files: ['rules/*.yml']\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:9093']\n",
+        )
+        .expect("valid");
+        assert_eq!(cfg.rule_files, vec!["rules/*.yml".to_string()]);
+        assert_eq!(cfg.alerting.targets().expect("targets")[0].url, "http://127.0.0.1:9093/api/v2/alerts");
+        let err = Config::parse("alerting:\n  alertmanagers:\n    - api_version: v1\n").expect_err("v1");
+        assert!(format!("{err:#}").contains("api_version"), "{err:#}");
+    }
+
+    #[test]
+    fn reads_exemplar_and_receiver_settings() {
+        let cfg = Config::parse(
+            "storage:\n  exemplars:\n    max_exemplars: 7\nremote_write_receiver:\n  created_timestamp_zero_ingestion: true\n",
+        )
+        .expect("valid");
+        let settings = cfg.api_settings();
+        assert_eq!(settings.max_exemplars, 7);
+        assert!(settings.created_timestamp_zero_ingestion);
+        assert_eq!(Config::default().api_settings().max_exemplars, DEFAULT_MAX_EXEMPLARS);
+    }
+
+    #[test]
+    fn reads_prometheus_otlp_section() {
+        let cfg = Config::parse(
+            "otlp:\n  translation_strategy: NoUTF8EscapingWithSuffixes\n  promote_resource_attributes: [k8s.namespace.name]\n  keep_identifying_resource_attributes: true\n  promote_scope_metadata: true\n  convert_delta_to_cumulative: true\n",
+        )
+        .expect("valid");
+        let o = cfg.api_settings().otlp;
+        assert_eq!(o.translation_strategy, TranslationStrategy::NoUtf8EscapingWithSuffixes);
+        assert_eq!(o.promote_resource_attributes, vec!["k8s.namespace.name".to_string()]);
+        assert!(
+            o.keep_identifying_resource_attributes
+                && o.promote_scope_metadata
+                && o.convert_delta_to_cumulative
+        );
+        assert_eq!(
+            Config::default().api_settings().otlp.translation_strategy,
+            TranslationStrategy::UnderscoreEscapingWithSuffixes
+        );
+    }
+
+    #[test]
+    fn bad_otlp_settings_are_errors() {
+        for (text, want) in [
+            ("otlp:\n  translation_strategy: Bogus\n", "unknown otlp.translation_strategy"),
+            (
+                "otlp:\n  promote_all_resource_attributes: true\n  promote_resource_attributes: [a]\n",
+                "mutually exclusive",
+            ),
+            ("otlp:\n  ignore_resource_attributes: [a]\n", "only valid with"),
+            ("otlp:\n  convert_histograms_to_nhcb: true\n", "not supported"),
+        ] {
+            let err = format!("{:#}", Config::parse(text).expect_err(text));
+            assert!(err.contains(want), "{text}: {err}");
+        }
     }
 
     #[test]

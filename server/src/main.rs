@@ -8,6 +8,10 @@ use vigil_server::cli::Command;
 use vigil_server::{Cli, Config, ServeOptions, promqltest_cmd, run, shutdown_signal};
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("check") {
+        return vigil_server::check::main(&args[2..], &mut std::io::stdout(), &mut std::io::stderr());
+    }
     let cli = Cli::parse();
     if let Some(Command::Promqltest { files }) = &cli.command {
         return match promqltest_cmd::run(files, &mut std::io::stdout().lock()) {
@@ -45,6 +49,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
     tracing::info!(version = vigil_server::api::VERSION, storage_path = %storage_path.display(), "starting vigil");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let engine = cli.engine_options();
-    let opts = ServeOptions { listen_address: cli.listen_address, storage_path, config, engine };
+    let rules = cli.rules_options();
+    let opts = ServeOptions { listen_address: cli.listen_address, storage_path, config, engine, rules };
     runtime.block_on(run(opts, shutdown_signal()))
 }

@@ -3,11 +3,15 @@
 
 use std::sync::{Arc, OnceLock};
 
+use tokio::sync::Semaphore;
+use vigil_ingest::exemplars::{DEFAULT_MAX_EXEMPLARS, ExemplarStore};
+use vigil_ingest::otlp::{DeltaState, OtlpOptions};
 use vigil_ingest::remote_write::Limits;
 use vigil_query::Engine;
 use vigil_storage::Storage;
 
 use crate::api::response::ApiError;
+use crate::rules_wiring::RulesHandle;
 
 /// Default largest remote-write body accepted (compressed): Prometheus senders send
 /// at most a few MB (2,000 samples per request by default), so this leaves ample room.
@@ -15,6 +19,10 @@ pub const DEFAULT_MAX_WRITE_BODY_BYTES: usize = 32 << 20;
 /// Default largest decompressed remote-write body: snappy rarely compresses metrics
 /// more than 4-5x, so four times the body limit.
 pub const DEFAULT_MAX_WRITE_DECOMPRESSED_BYTES: usize = 128 << 20;
+
+/// Most OTLP requests decoded and written at once; more get 429 with `Retry-After`,
+/// so a burst of exporters queues at the senders instead of in Vigil's memory.
+pub const MAX_CONCURRENT_OTLP_REQUESTS: usize = 16;
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -25,6 +33,12 @@ pub struct ApiSettings {
     pub max_write_body_bytes: usize,
     /// Largest remote-write body once decompressed (413 beyond).
     pub max_write_decompressed_bytes: usize,
+    /// Most exemplars kept in memory (0 = do not keep exemplars).
+    pub max_exemplars: usize,
+    /// Append a zero sample at remote write 2.0 start timestamps.
+    pub created_timestamp_zero_ingestion: bool,
+    /// How OTLP is translated.
+    pub otlp: OtlpOptions,
 }
 
 impl Default for ApiSettings {
@@ -33,6 +47,9 @@ impl Default for ApiSettings {
             limits: Limits::default(),
             max_write_body_bytes: DEFAULT_MAX_WRITE_BODY_BYTES,
             max_write_decompressed_bytes: DEFAULT_MAX_WRITE_DECOMPRESSED_BYTES,
+            max_exemplars: DEFAULT_MAX_EXEMPLARS,
+            created_timestamp_zero_ingestion: false,
+            otlp: OtlpOptions::default(),
         }
     }
 }
@@ -45,14 +62,30 @@ pub struct AppState {
 
 struct Inner {
     store: OnceLock<Arc<dyn Storage>>,
+    rules: OnceLock<Arc<RulesHandle>>,
     engine: Engine,
     settings: ApiSettings,
+    exemplars: Arc<ExemplarStore>,
+    deltas: Arc<DeltaState>,
+    ingest_permits: Arc<Semaphore>,
 }
 
 impl AppState {
     /// State whose store is not open yet: the API answers 503 until [`AppState::set_ready`].
     pub fn new(engine: Engine, settings: ApiSettings) -> Self {
-        AppState { inner: Arc::new(Inner { store: OnceLock::new(), engine, settings }) }
+        let exemplars = Arc::new(ExemplarStore::new(settings.max_exemplars));
+        let deltas = Arc::new(DeltaState::new());
+        let ingest_permits = Arc::new(Semaphore::new(MAX_CONCURRENT_OTLP_REQUESTS));
+        let inner = Inner {
+            store: OnceLock::new(),
+            rules: OnceLock::new(),
+            engine,
+            settings,
+            exemplars,
+            deltas,
+            ingest_permits,
+        };
+        AppState { inner: Arc::new(inner) }
     }
 
     /// State with an open store, ready at once (for tests and embedding).
@@ -78,9 +111,34 @@ impl AppState {
         self.inner.store.get().cloned().ok_or_else(ApiError::unavailable)
     }
 
+    /// Hands over the running rule engine (once the store is open).
+    pub fn set_rules(&self, rules: Arc<RulesHandle>) {
+        let _ = self.inner.rules.set(rules);
+    }
+
+    /// The rule engine, once started.
+    pub fn rules(&self) -> Option<&Arc<RulesHandle>> {
+        self.inner.rules.get()
+    }
+
     /// The query engine.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The in-memory exemplar store.
+    pub fn exemplars(&self) -> &Arc<ExemplarStore> {
+        &self.inner.exemplars
+    }
+
+    /// Running totals of OTLP delta series.
+    pub fn deltas(&self) -> &Arc<DeltaState> {
+        &self.inner.deltas
+    }
+
+    /// Permits for OTLP requests in flight.
+    pub fn ingest_permits(&self) -> &Arc<Semaphore> {
+        &self.inner.ingest_permits
     }
 
     /// The HTTP layer's settings.

@@ -7,6 +7,7 @@ use prost::Message;
 use thiserror::Error;
 
 use super::proto::WriteRequest;
+use super::proto_v2;
 
 /// Why a remote-write body could not be turned into a [`WriteRequest`].
 #[derive(Debug, Error)]
@@ -30,12 +31,30 @@ pub enum DecodeError {
 /// Decompresses (snappy block format) and decodes a remote-write 1.0 body, refusing
 /// bodies that declare more than `max_decompressed` bytes.
 pub fn decode_v1(body: &[u8], max_decompressed: usize) -> Result<WriteRequest, DecodeError> {
+    let raw = decompress(body, max_decompressed)?;
+    Ok(WriteRequest::decode(raw.as_slice())?)
+}
+
+/// Decompresses (snappy block format) and decodes a remote-write 2.0 body, refusing
+/// bodies that declare more than `max_decompressed` bytes.
+pub fn decode_v2(body: &[u8], max_decompressed: usize) -> Result<proto_v2::Request, DecodeError> {
+    let raw = decompress(body, max_decompressed)?;
+    Ok(proto_v2::Request::decode(raw.as_slice())?)
+}
+
+/// Snappy block decompression after checking the declared size against the limit.
+fn decompress(body: &[u8], max_decompressed: usize) -> Result<Vec<u8>, DecodeError> {
     let declared = snap::raw::decompress_len(body)?;
     if declared > max_decompressed {
         return Err(DecodeError::TooLarge { declared, limit: max_decompressed });
     }
-    let raw = snap::raw::Decoder::new().decompress_vec(body)?;
-    Ok(WriteRequest::decode(raw.as_slice())?)
+    Ok(snap::raw::Decoder::new().decompress_vec(body)?)
+}
+
+/// Encodes a remote-write 2.0 request as senders do (protobuf, then snappy block
+/// format); used by tests, benches and the load harness.
+pub fn encode_v2(req: &proto_v2::Request) -> Result<Vec<u8>, snap::Error> {
+    snap::raw::Encoder::new().compress_vec(&req.encode_to_vec())
 }
 
 /// Encodes a request as a remote-write 1.0 body (protobuf, then snappy block format),

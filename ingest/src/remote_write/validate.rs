@@ -148,8 +148,14 @@ pub fn validate_labels(wire: Vec<proto::Label>, limits: &Limits) -> Result<Label
     // Checked above, so the lossy fallback never runs; it only avoids a panic path.
     let owned =
         |b: Vec<u8>| String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into());
-    let mut pairs: Vec<Label> =
+    let pairs: Vec<Label> =
         wire.into_iter().map(|l| Label { name: owned(l.name), value: owned(l.value) }).collect();
+    validate_pairs(pairs, limits)
+}
+
+/// Validates one series' labels, already UTF-8 (from remote write 2.0's symbols or the
+/// OTLP translator), and returns them sorted, with empty values dropped.
+pub fn validate_pairs(mut pairs: Vec<Label>, limits: &Limits) -> Result<Labels, InvalidSeries> {
     let text = |pairs: &[Label]| describe(pairs.iter().map(|p| (p.name.as_bytes(), p.value.as_bytes())));
     if pairs.iter().any(|p| p.name.is_empty()) {
         return Err(InvalidSeries::EmptyName { labels: text(&pairs) });

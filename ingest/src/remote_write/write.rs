@@ -6,10 +6,11 @@
 //! (as Prometheus's v2 receiver does); the caller answers 400 with [`WriteReport::message`]
 //! when anything was refused, so the sender does not retry.
 
-use vigil_storage::{Appendable, MetricMetadata, StorageError};
+use vigil_storage::{Appendable, Label, Labels, MetricMetadata, StorageError};
 
 use super::proto::{MetricType, WriteRequest};
 use super::validate::{Limits, validate_labels};
+use crate::exemplars::{Exemplar, ExemplarStore};
 
 /// What one request did: counts of written and refused samples, and the first reason.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -26,8 +27,10 @@ pub struct WriteReport {
     pub invalid_series_samples: u64,
     /// Native histogram samples refused (not stored by Vigil yet).
     pub histograms_rejected: u64,
-    /// Exemplars received and ignored (not stored by Vigil yet).
+    /// Exemplars received and not stored (1.0 drops them; 2.0 counts refused ones).
     pub exemplars_ignored: u64,
+    /// Exemplars stored (remote write 2.0 only).
+    pub exemplars_written: u64,
     /// Metadata entries passed on to storage.
     pub metadata_written: u64,
     /// Metadata entries skipped for an empty or non-UTF-8 family name.
@@ -74,7 +77,7 @@ impl WriteReport {
         )
     }
 
-    fn note(&mut self, reason: impl FnOnce() -> String) {
+    pub(crate) fn note(&mut self, reason: impl FnOnce() -> String) {
         if self.first_error.is_none() {
             self.first_error = Some(reason());
         }
@@ -82,12 +85,24 @@ impl WriteReport {
 }
 
 /// Validates every series, appends the valid ones and the metadata in one batch and
-/// commits it. Errors only when the storage itself fails (the sender should retry).
+/// commits it; exemplars are dropped. Errors only when the storage itself fails (the
+/// sender should retry).
 pub fn write_v1(
     store: &dyn Appendable,
     req: WriteRequest,
     limits: &Limits,
 ) -> Result<WriteReport, StorageError> {
+    write_v1_with_exemplars(store, &ExemplarStore::new(0), req, limits)
+}
+
+/// [`write_v1`], keeping the exemplars of valid series in `exemplars` after the commit.
+pub fn write_v1_with_exemplars(
+    store: &dyn Appendable,
+    exemplars: &ExemplarStore,
+    req: WriteRequest,
+    limits: &Limits,
+) -> Result<WriteReport, StorageError> {
+    let mut pending = Vec::new();
     let mut report = WriteReport::default();
     let mut app = store.appender();
     for ts in req.timeseries {
@@ -103,7 +118,26 @@ pub fn write_v1(
         for s in &ts.samples {
             app.append(&labels, s.timestamp, s.value);
         }
-        report.exemplars_ignored += ts.exemplars.len() as u64;
+        for ex in ts.exemplars {
+            let utf8 = |b: Vec<u8>| String::from_utf8(b).ok();
+            let pairs: Option<Vec<Label>> = ex
+                .labels
+                .into_iter()
+                .map(|l| Some(Label { name: utf8(l.name)?, value: utf8(l.value)? }))
+                .collect();
+            match pairs {
+                Some(mut pairs) if pairs.iter().all(|p| !p.name.is_empty()) => {
+                    pairs.retain(|p| !p.value.is_empty());
+                    pairs.sort();
+                    let ex_labels = Labels::from_sorted_unchecked(pairs);
+                    pending.push((
+                        labels.clone(),
+                        Exemplar { labels: ex_labels, value: ex.value, t: ex.timestamp },
+                    ));
+                }
+                _ => report.exemplars_ignored += 1,
+            }
+        }
         if !ts.histograms.is_empty() {
             report.histograms_rejected += ts.histograms.len() as u64;
             report.note(|| {
@@ -129,6 +163,12 @@ pub fn write_v1(
     report.duplicate = outcome.duplicate;
     if let Some((labels, t, err)) = &outcome.first_error {
         report.note(|| format!("{err} for series {labels} at timestamp {t}"));
+    }
+    for (series, ex) in pending {
+        match exemplars.add(&series, ex) {
+            Ok(()) => report.exemplars_written += 1,
+            Err(_) => report.exemplars_ignored += 1,
+        }
     }
     Ok(report)
 }
@@ -221,6 +261,27 @@ mod tests {
         assert!(msg.starts_with(r#"out of order sample for series {__name__="x"} at timestamp 5"#), "{msg}");
         assert!(msg.contains("1 out of order, 1 duplicate sample for timestamp"), "{msg}");
         assert_eq!(stored(&store, "x"), vec![(10, 1.0), (20, 3.0)]);
+    }
+
+    #[test]
+    fn exemplars_of_valid_series_are_kept_when_a_store_is_given() {
+        let store = MemStorage::new();
+        let exemplars = ExemplarStore::default();
+        let mut ts = series(&[("__name__", "c_total")], &[(10, 1.0)]);
+        ts.exemplars.push(proto::Exemplar {
+            labels: vec![Label::new("trace_id", "abc")],
+            value: 1.0,
+            timestamp: 9,
+        });
+        ts.exemplars.push(proto::Exemplar { labels: vec![Label::new("", "x")], value: 1.0, timestamp: 9 });
+        let req = WriteRequest { timeseries: vec![ts.clone()], metadata: vec![] };
+        let report = write_v1_with_exemplars(&store, &exemplars, req, &Limits::default()).expect("write");
+        assert_eq!((report.exemplars_written, report.exemplars_ignored), (1, 1));
+        assert_eq!(exemplars.len(), 1);
+        let dropped =
+            write_v1(&store, WriteRequest { timeseries: vec![ts], metadata: vec![] }, &Limits::default())
+                .expect("write");
+        assert_eq!((dropped.exemplars_written, dropped.exemplars_ignored), (0, 2));
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! Prometheus's HTTP API v1 and the operational endpoints, as one axum router.
 
 mod exemplars;
+#[cfg(test)]
+mod ingest_route_tests;
 mod json;
 mod labels;
 mod metadata;
+mod otlp;
 pub mod params;
 mod query;
 mod query_tools;
 pub mod response;
 #[cfg(test)]
 mod router_tests;
+mod rules;
 mod status;
 mod write;
 
@@ -29,6 +33,8 @@ pub fn router(state: AppState) -> Router {
     let write_limit = state.settings().max_write_body_bytes;
     Router::new()
         .route("/api/v1/write", post(write::write).layer(DefaultBodyLimit::max(write_limit)))
+        .route("/api/v1/otlp/v1/metrics", post(otlp::metrics).layer(DefaultBodyLimit::max(write_limit)))
+        .route("/v1/metrics", post(otlp::metrics).layer(DefaultBodyLimit::max(write_limit)))
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
         .route("/api/v1/format_query", get(query_tools::format_query).post(query_tools::format_query))
@@ -39,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/label/{name}/values", get(labels::label_values))
         .route("/api/v1/metadata", get(metadata::metadata))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts))
+        .route("/-/reload", post(rules::reload).put(rules::reload))
+        .route("/metrics", get(rules::metrics))
         .route("/-/healthy", get(status::healthy))
         .route("/-/ready", get(status::ready))
         .with_state(state)

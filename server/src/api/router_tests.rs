@@ -151,17 +151,17 @@ async fn oversized_bodies_are_413() {
 }
 
 #[tokio::test]
-async fn remote_write_2_and_other_encodings_are_415() {
+async fn unknown_protos_and_other_encodings_are_415() {
     let store = Arc::new(MemStorage::new());
     let body = encoded(vec![series(&[("__name__", "x")], &[(1000, 1.0)])]);
-    let mut v2 = remote_write(body.clone());
-    v2.headers_mut().insert(
+    let mut v3 = remote_write(body.clone());
+    v3.headers_mut().insert(
         header::CONTENT_TYPE,
-        "application/x-protobuf;proto=io.prometheus.write.v2.Request".parse().expect("header"),
+        "application/x-protobuf;proto=io.prometheus.write.v3.Request".parse().expect("header"),
     );
-    let (status, text, _) = send(ready_state(store.clone()), v2).await;
+    let (status, text, _) = send(ready_state(store.clone()), v3).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(text.contains("remote write 2.0 (io.prometheus.write.v2.Request) is not supported"), "{text}");
+    assert!(text.contains("unknown remote write protobuf message io.prometheus.write.v3.Request"), "{text}");
 
     let mut gzip = remote_write(body.clone());
     gzip.headers_mut().insert(header::CONTENT_ENCODING, "gzip".parse().expect("header"));
