@@ -15,6 +15,7 @@
 //! [`promqltest`], the runner for Prometheus's PromQL test scripts.
 
 mod annotations;
+mod duration;
 mod duration_expr;
 mod engine;
 mod error;
@@ -30,6 +31,7 @@ mod range_modifiers;
 mod raw_strings;
 mod value;
 
+pub use duration::parse_duration_ms;
 pub use engine::{CancelToken, Engine, EngineOptions, QueryOptions, parse_selector, syntax_tree};
 pub use error::QueryError;
 /// The parser whose syntax tree [`syntax_tree`] returns.

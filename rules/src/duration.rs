@@ -2,9 +2,7 @@
 
 /// Parses a Prometheus duration into milliseconds.
 pub fn parse_ms(text: &str) -> Result<i64, String> {
-    let d = promql_parser::util::parse_duration(text)
-        .map_err(|e| format!("not a valid duration string: {text:?}: {e}"))?;
-    i64::try_from(d.as_millis()).map_err(|_| format!("duration out of range: {text:?}"))
+    vigil_query::parse_duration_ms(text).ok_or_else(|| format!("not a valid duration string: {text:?}"))
 }
 
 /// Formats milliseconds as Prometheus prints a duration (`1m30s`, `0s`).
@@ -18,6 +16,12 @@ pub fn format_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_durations_are_valid_as_in_prometheus() {
+        assert_eq!(parse_ms("0s"), Ok(0));
+        assert_eq!(parse_ms("0"), Ok(0));
+    }
 
     #[test]
     fn round_trips_prometheus_durations() {

@@ -22,42 +22,7 @@ pub(crate) struct SeriesLine {
     pub points: Vec<Point>,
 }
 
-/// Parses a Prometheus duration such as `1m30s`, `10s500ms` or `0` into ms.
-pub(crate) fn parse_duration(s: &str) -> Option<i64> {
-    if s == "0" {
-        return Some(0);
-    }
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s),
-    };
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: i64 = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let n: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(|c| c.is_ascii_alphabetic()).count();
-        let unit_ms: i64 = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add(n.checked_mul(unit_ms)?)?;
-    }
-    Some(if neg { -total } else { total })
-}
+pub(crate) use crate::duration::parse_duration_ms as parse_duration;
 
 /// Parses a float as the scripts write it (`Inf`, `NaN` in any case, Go hex integers).
 pub(crate) fn parse_number(s: &str) -> Option<f64> {

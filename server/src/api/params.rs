@@ -217,49 +217,8 @@ pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
     parse_prometheus_duration(s).ok_or_else(|| format!("cannot parse {s:?} to a valid duration"))
 }
 
-/// Units of a Prometheus duration in the order they must appear, with their size in ms.
-const DURATION_UNITS: [(&str, i64); 7] = [
-    ("y", 365 * 24 * 3600 * 1000),
-    ("w", 7 * 24 * 3600 * 1000),
-    ("d", 24 * 3600 * 1000),
-    ("h", 3600 * 1000),
-    ("m", 60 * 1000),
-    ("s", 1000),
-    ("ms", 1),
-];
-
-/// Prometheus's duration syntax: `0`, or numbers with units y, w, d, h, m, s, ms, each
-/// at most once and in that order.
-pub fn parse_prometheus_duration(s: &str) -> Option<i64> {
-    if s == "0" {
-        return Some(0);
-    }
-    let mut rest = s;
-    let mut next_unit = 0;
-    let mut total: i64 = 0;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let n: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        // "ms" must be tried before "m".
-        let (idx, (unit, size)) = DURATION_UNITS
-            .iter()
-            .enumerate()
-            .skip(next_unit)
-            .filter(|(_, (u, _))| rest.starts_with(u))
-            .max_by_key(|(_, (u, _))| u.len())?;
-        rest = &rest[unit.len()..];
-        next_unit = idx + 1;
-        total = total.checked_add(n.checked_mul(*size)?)?;
-    }
-    Some(total)
-}
+/// Prometheus's duration syntax (`0`, `1m30s`, `1d`), shared with the rest of Vigil.
+pub use vigil_query::parse_duration_ms as parse_prometheus_duration;
 
 #[cfg(test)]
 mod tests {
