@@ -572,3 +572,21 @@ fn deletions_apply_at_once_survive_restarts_and_are_compacted_away() {
     let db = open(dir.path());
     assert_eq!(all(&db), all(&model));
 }
+
+#[test]
+fn a_sample_stamped_far_in_the_future_neither_wipes_blocks_nor_stalls_the_head() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), DbOptions { retention_raw: 3 * RANGE, ..opts() }).expect("open");
+    let model = MemStorage::new();
+    append_all(&db, &model, 1, (0..40).map(|i| i * 100));
+    let year_3000 = 32_503_680_000_000;
+    let mut app = db.appender();
+    app.append(&series(7), year_3000, 1.0);
+    app.commit().expect("commit");
+    db.maintain().expect("maintain");
+    assert!(db.min_valid_time() < 10_000, "the head still takes current samples");
+    append_all(&db, &model, 1, (40..50).map(|i| i * 100));
+    let kept_from = db.blocks().first().map(|b| b.min_time).expect("retention kept recent blocks");
+    assert!(kept_from <= 1000, "retention counts from real data, not from the year 3000");
+    assert_eq!(dump(&db, kept_from, 10_000), dump(&model, kept_from, 10_000));
+}
