@@ -79,10 +79,14 @@ impl SeriesData {
 
     fn cut(&mut self, spill: Option<&HeadChunks>) {
         let Some(max_t) = self.open.last_t() else { return };
-        let chunk = std::mem::take(&mut self.open).finish();
-        let data = match spill.and_then(|s| s.write(chunk.as_bytes())) {
-            Some(spilled) => ChunkData::Spilled(spilled),
-            None => ChunkData::Mem(chunk),
+        // Spill straight from the encoder's buffer: no intermediate copy to allocate and
+        // free for every chunk of every series.
+        let data = match spill.and_then(|s| s.write(self.open.as_bytes())) {
+            Some(spilled) => {
+                self.open = XorEncoder::new();
+                ChunkData::Spilled(spilled)
+            }
+            None => ChunkData::Mem(std::mem::take(&mut self.open).finish()),
         };
         // Grow by one: a series holds a handful of full chunks, and doubling would leave
         // up to half of the vector's room unused in every one of a million series.
