@@ -1,11 +1,18 @@
-//! The database: the head plus its write-ahead log, behind [`Querier`] and [`Appendable`].
+//! The database: the head, its write-ahead log and the blocks cut from it, behind
+//! [`Querier`] and [`Appendable`].
+//!
+//! Queries read every block overlapping their range and the head (from its floor, the
+//! end of the newest cut) and merge them: series sorted by labels, samples in time order
+//! with one sample per timestamp. Block cuts, WAL checkpoints, retention and compaction
+//! run in the maintenance pass (see `maintain.rs`).
 //!
 //! Commit protocol (one commit at a time, under the commit lock, so the head applies
 //! commits in exactly the order the WAL holds them and replay rebuilds the same head):
 //! 1. series are resolved or created as samples are appended to the batch (outside the
 //!    lock; a new series gets its id and postings at once but no samples);
 //! 2. under the lock, each sample is checked against its series (and the batch's
-//!    earlier samples) with the head's rules; refusals are counted;
+//!    earlier samples) with the head's rules, and refused if a block already covers its
+//!    time (`min_valid`); refusals are counted;
 //! 3. series records for series not yet logged, the accepted samples and the metadata
 //!    are encoded into one buffer and written to the WAL with one write (and fsynced
 //!    under [`SyncPolicy::Always`]);
