@@ -488,6 +488,13 @@ impl Querier for Db {
         if matchers.is_empty() {
             return Ok(Vec::new());
         }
+        // Floor, then head, then blocks. A cut swaps its block in, then raises the floor,
+        // then truncates the head: a head read before the truncation holds every sample
+        // from the floor read on, and a head read after it follows the swap, so the
+        // blocks read next include the new block. Merging removes any overlap.
+        let floor = self.head_floor.load(Ordering::Acquire);
+        let head_hints = SelectHints { start: hints.start.max(floor), ..hints.clone() };
+        let head = self.head.select(matchers, &head_hints)?;
         let mut sources = Vec::new();
         for b in self.blocks_in(hints.start, hints.end) {
             let found = b.select(matchers, hints.start, hints.end)?;
@@ -498,16 +505,14 @@ impl Querier for Db {
                     .collect(),
             );
         }
-        let floor = self.head_floor.load(Ordering::Relaxed);
-        let head_hints = SelectHints { start: hints.start.max(floor), ..hints.clone() };
-        sources.push(self.head.select(matchers, &head_hints)?);
+        sources.push(head);
         Ok(merge::merge_series(sources))
     }
 
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, StorageError> {
         let mut names: std::collections::BTreeSet<String> = self
             .head
-            .label_names(matchers, mint.max(self.head_floor.load(Ordering::Relaxed)), maxt)?
+            .label_names(matchers, mint.max(self.head_floor.load(Ordering::Acquire)), maxt)?
             .into_iter()
             .collect();
         for b in self.blocks_in(mint, maxt) {
@@ -525,7 +530,7 @@ impl Querier for Db {
     ) -> Result<Vec<String>, StorageError> {
         let mut values: std::collections::BTreeSet<String> = self
             .head
-            .label_values(name, matchers, mint.max(self.head_floor.load(Ordering::Relaxed)), maxt)?
+            .label_values(name, matchers, mint.max(self.head_floor.load(Ordering::Acquire)), maxt)?
             .into_iter()
             .collect();
         for b in self.blocks_in(mint, maxt) {

@@ -590,3 +590,50 @@ fn a_sample_stamped_far_in_the_future_neither_wipes_blocks_nor_stalls_the_head()
     assert!(kept_from <= 1000, "retention counts from real data, not from the year 3000");
     assert_eq!(dump(&db, kept_from, 10_000), dump(&model, kept_from, 10_000));
 }
+
+#[test]
+fn queries_during_cuts_and_compactions_see_every_committed_sample() {
+    /// Samples each series gets: enough for many cuts and compactions.
+    const STEPS: i64 = 3000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Arc::new(open(dir.path()));
+    let committed = Arc::new(std::sync::atomic::AtomicI64::new(-1));
+    let writer = {
+        let (db, committed) = (db.clone(), committed.clone());
+        std::thread::spawn(move || {
+            for k in 0..STEPS {
+                let mut app = db.appender();
+                for i in 0..3 {
+                    app.append(&series(i), k * 10, k as f64);
+                }
+                app.commit().expect("commit");
+                committed.store(k, Ordering::Release);
+            }
+        })
+    };
+    let maintainer = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let mut cuts = 0;
+            while cuts < 25 {
+                cuts += db.maintain().expect("maintain").blocks_cut;
+                std::thread::yield_now();
+            }
+        })
+    };
+    let mut checks = 0;
+    while committed.load(Ordering::Acquire) < STEPS - 1 {
+        let k = committed.load(Ordering::Acquire);
+        if k < 0 {
+            continue;
+        }
+        for (labels, samples) in dump(&*db, 0, k * 10) {
+            assert_eq!(samples.len() as i64, k + 1, "{labels} misses samples up to step {k}");
+        }
+        checks += 1;
+    }
+    writer.join().expect("writer");
+    maintainer.join().expect("maintainer");
+    assert!(checks > 0);
+    assert!(db.blocks().len() >= 2);
+}

@@ -255,7 +255,8 @@ impl Db {
             );
             self.swap_blocks(&HashSet::new(), Some(Arc::new(block)));
         }
-        self.head_floor.fetch_max(cut.boundary, Ordering::Relaxed);
+        // After the swap, before the truncation: the order `Db::select` relies on.
+        self.head_floor.fetch_max(cut.boundary, Ordering::Release);
         failpoint("cut.before_truncate")?;
         self.head_min.store(i64::MAX, Ordering::Relaxed);
         self.head.truncate_before(cut.boundary, |t| {
