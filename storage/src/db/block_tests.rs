@@ -255,7 +255,7 @@ fn a_corrupt_block_is_detected_moved_aside_and_never_served() {
 }
 
 /// Every step of block cutting, WAL truncation and compaction that a crash can stop.
-const CRASH_POINTS: [&str; 8] = [
+const CRASH_POINTS: [&str; 9] = [
     "block.before_rename",
     "cut.after_block",
     "cut.before_truncate",
@@ -264,6 +264,7 @@ const CRASH_POINTS: [&str; 8] = [
     "checkpoint.removing_segments",
     "compact.after_block",
     "compact.deleting_parents",
+    "block.deleting",
 ];
 
 /// Runs maintenance stopped at `point` (as a crash would), then reopens.
