@@ -12,7 +12,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use prost::Message;
 use serde_json::Value as Json;
 
 /// How long a freshly started server may take to become ready.
@@ -33,7 +32,14 @@ pub fn vigil_binary() -> &'static Path {
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let out = Command::new(cargo)
-            .args(["build", "-p", "vigil-server", "--bin", "vigil", "--message-format=json-render-diagnostics"])
+            .args([
+                "build",
+                "-p",
+                "vigil-server",
+                "--bin",
+                "vigil",
+                "--message-format=json-render-diagnostics",
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stderr(Stdio::inherit())
             .output()
@@ -160,15 +166,18 @@ pub fn encode_write(series: &[TestSeries<'_>]) -> Vec<u8> {
             .map(|(labels, samples)| proto::TimeSeries {
                 labels: labels
                     .iter()
-                    .map(|(n, v)| proto::Label { name: n.to_string(), value: v.to_string() })
+                    .map(|(n, v)| proto::Label { name: n.as_bytes().to_vec(), value: v.as_bytes().to_vec() })
                     .collect(),
-                samples: samples.iter().map(|&(timestamp, value)| proto::Sample { value, timestamp }).collect(),
+                samples: samples
+                    .iter()
+                    .map(|&(timestamp, value)| proto::Sample { value, timestamp })
+                    .collect(),
                 ..Default::default()
             })
             .collect(),
         ..Default::default()
     };
-    snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).expect("snappy compress")
+    vigil_ingest::remote_write::encode_v1(&req).expect("snappy compress")
 }
 
 /// An HTTP response reduced to what tests look at.

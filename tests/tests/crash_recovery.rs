@@ -12,7 +12,7 @@ const STEP_MS: i64 = 1_000;
 
 fn value(series: usize, i: usize) -> f64 {
     // Mixes integers and fractions so both value encodings are exercised.
-    (series * 1000 + i) as f64 + if i % 3 == 0 { 0.25 } else { 0.0 }
+    (series * 1000 + i) as f64 + if i.is_multiple_of(3) { 0.25 } else { 0.0 }
 }
 
 #[test]

@@ -39,16 +39,25 @@ fn now_s() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs_f64().floor()
 }
 
+/// Every query must have an answer, or agreeing on nothing would pass.
+fn assert_not_empty(data: &serde_json::Value, q: &str) {
+    let empty = data["result"].as_array().is_some_and(|a| a.is_empty());
+    assert!(!empty, "Prometheus answered {q} with nothing; the comparison would be vacuous");
+}
+
 fn compare_all(vigil: &Api, prom: &Api) -> Vec<String> {
     let t = now_s() - DELIVERY_MARGIN_S;
     let mut diffs = Vec::new();
     for q in INSTANT_QUERIES {
-        let d = diff_query_data(&vigil.query(q, t), &prom.query(q, t));
+        let theirs = prom.query(q, t);
+        assert_not_empty(&theirs, q);
+        let d = diff_query_data(&vigil.query(q, t), &theirs);
         diffs.extend(d.into_iter().map(|d| format!("instant {q} @ {t}: {d}")));
     }
     for q in RANGE_QUERIES {
         let (start, end) = (t - 20.0, t);
-        let d = diff_query_data(&vigil.query_range(q, start, end, 2.0), &prom.query_range(q, start, end, 2.0));
+        let d =
+            diff_query_data(&vigil.query_range(q, start, end, 2.0), &prom.query_range(q, start, end, 2.0));
         diffs.extend(d.into_iter().map(|d| format!("range {q} [{start},{end}]: {d}")));
     }
     diffs

@@ -19,7 +19,10 @@ fn bad_bodies_are_refused_with_a_reason_and_change_nothing() {
     let vigil = Vigil::start(&dir.path().join("data"));
     let api = vigil.api();
 
-    let good = encode_write(&[(vec![("__name__", "good_metric"), ("job", "a")], vec![(T0, 1.0), (T0 + 15_000, 2.0)])]);
+    let good = encode_write(&[(
+        vec![("__name__", "good_metric"), ("job", "a")],
+        vec![(T0, 1.0), (T0 + 15_000, 2.0)],
+    )]);
     assert_eq!(api.remote_write(good).status, 204);
     let before = snapshot(&api);
     assert!(before.0.contains("good_metric"), "{}", before.0);

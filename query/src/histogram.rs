@@ -1,0 +1,141 @@
+//! `histogram_quantile` over classic `le` buckets, with Prometheus's handling of
+//! unsorted, duplicate and non-monotonic buckets.
+
+/// One cumulative bucket: observations at or below `upper`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Bucket {
+    pub upper: f64,
+    pub count: f64,
+}
+
+/// Relative difference under which neighbouring bucket counts are treated as equal
+/// (Prometheus's `smallDeltaTolerance`: float noise from summing rates).
+const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
+
+fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
+    if a == b {
+        return true;
+    }
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || diff < f64::MIN_POSITIVE {
+        return diff < eps * f64::MIN_POSITIVE;
+    }
+    diff / (a.abs() + b.abs()) < eps
+}
+
+/// The φ-quantile of the buckets, and whether the counts had to be forced monotonic.
+pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> (f64, bool) {
+    if q.is_nan() {
+        return (f64::NAN, false);
+    }
+    if q < 0.0 {
+        return (f64::NEG_INFINITY, false);
+    }
+    if q > 1.0 {
+        return (f64::INFINITY, false);
+    }
+    buckets.retain(|b| !b.upper.is_nan());
+    buckets.sort_by(|a, b| a.upper.total_cmp(&b.upper));
+    match buckets.last() {
+        Some(b) if b.upper == f64::INFINITY => {}
+        _ => return (f64::NAN, false),
+    }
+    // Buckets with the same bound (e.g. "1" and "1.0") are added up.
+    let mut merged: Vec<Bucket> = Vec::with_capacity(buckets.len());
+    for b in buckets.iter() {
+        match merged.last_mut() {
+            Some(m) if m.upper == b.upper => m.count += b.count,
+            _ => merged.push(*b),
+        }
+    }
+    let mut forced = false;
+    let mut prev = merged[0].count;
+    for b in merged.iter_mut().skip(1) {
+        let curr = b.count;
+        if curr == prev {
+            continue;
+        }
+        if almost_equal(prev, curr, SMALL_DELTA_TOLERANCE) {
+            b.count = prev;
+            continue;
+        }
+        if curr < prev {
+            b.count = prev;
+            forced = true;
+            continue;
+        }
+        prev = curr;
+    }
+    if merged.len() < 2 {
+        return (f64::NAN, forced);
+    }
+    let observations = merged[merged.len() - 1].count;
+    if observations == 0.0 {
+        return (f64::NAN, forced);
+    }
+    let mut rank = q * observations;
+    let b = merged[..merged.len() - 1].partition_point(|x| x.count < rank);
+    if b == merged.len() - 1 {
+        return (merged[merged.len() - 2].upper, forced);
+    }
+    if b == 0 && merged[0].upper <= 0.0 {
+        return (merged[0].upper, forced);
+    }
+    let end = merged[b].upper;
+    let mut count = merged[b].count;
+    let mut start = 0.0;
+    if b > 0 {
+        start = merged[b - 1].upper;
+        count -= merged[b - 1].count;
+        rank -= merged[b - 1].count;
+    }
+    (start + (end - start) * (rank / count), forced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(pairs: &[(f64, f64)]) -> Vec<Bucket> {
+        pairs.iter().map(|&(upper, count)| Bucket { upper, count }).collect()
+    }
+
+    #[test]
+    fn interpolates_within_bucket() {
+        let mut x = b(&[(1.0, 10.0), (2.0, 20.0), (f64::INFINITY, 20.0)]);
+        assert_eq!(bucket_quantile(0.75, &mut x).0, 1.5);
+    }
+
+    #[test]
+    fn needs_an_inf_bucket() {
+        assert!(bucket_quantile(0.5, &mut b(&[(1.0, 10.0), (2.0, 20.0)])).0.is_nan());
+    }
+
+    #[test]
+    fn top_bucket_returns_second_highest_bound() {
+        let mut x = b(&[(1.0, 1.0), (2.0, 2.0), (f64::INFINITY, 10.0)]);
+        assert_eq!(bucket_quantile(0.99, &mut x).0, 2.0);
+    }
+
+    #[test]
+    fn forces_monotonicity_and_reports_it() {
+        let mut x = b(&[(1.0, 10.0), (2.0, 5.0), (f64::INFINITY, 10.0)]);
+        let (v, forced) = bucket_quantile(0.5, &mut x);
+        assert!(forced);
+        assert_eq!(v, 0.5);
+    }
+
+    #[test]
+    fn out_of_range_quantiles_and_empty_histograms() {
+        let mut x = b(&[(1.0, 0.0), (f64::INFINITY, 0.0)]);
+        assert!(bucket_quantile(0.5, &mut x).0.is_nan());
+        assert_eq!(bucket_quantile(-0.1, &mut x).0, f64::NEG_INFINITY);
+        assert_eq!(bucket_quantile(1.1, &mut x).0, f64::INFINITY);
+    }
+
+    #[test]
+    fn first_bucket_with_non_positive_bound() {
+        let mut x = b(&[(-1.0, 5.0), (f64::INFINITY, 10.0)]);
+        assert_eq!(bucket_quantile(0.1, &mut x).0, -1.0);
+    }
+}

@@ -1,0 +1,42 @@
+//! Prometheus's HTTP API v1 and the operational endpoints, as one axum router.
+
+mod exemplars;
+mod json;
+mod labels;
+mod metadata;
+pub mod params;
+mod query;
+pub mod response;
+#[cfg(test)]
+mod router_tests;
+mod status;
+mod write;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+pub use json::{format_value, push_timestamp};
+pub use labels::unescape_label_name;
+pub use query::format_result;
+pub use status::VERSION;
+
+/// Every route Vigil serves.
+pub fn router(state: AppState) -> Router {
+    let write_limit = state.settings().max_write_body_bytes;
+    Router::new()
+        .route("/api/v1/write", post(write::write).layer(DefaultBodyLimit::max(write_limit)))
+        .route("/api/v1/query", get(query::instant).post(query::instant))
+        .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route("/api/v1/query_exemplars", get(exemplars::query_exemplars).post(exemplars::query_exemplars))
+        .route("/api/v1/series", get(labels::series).post(labels::series))
+        .route("/api/v1/labels", get(labels::label_names).post(labels::label_names))
+        .route("/api/v1/label/{name}/values", get(labels::label_values))
+        .route("/api/v1/metadata", get(metadata::metadata))
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/-/healthy", get(status::healthy))
+        .route("/-/ready", get(status::ready))
+        .with_state(state)
+}

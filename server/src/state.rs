@@ -1,0 +1,90 @@
+//! What every handler shares: the store (once it is open), the query engine and the
+//! settings the routes need.
+
+use std::sync::{Arc, OnceLock};
+
+use vigil_ingest::remote_write::Limits;
+use vigil_query::Engine;
+use vigil_storage::Storage;
+
+use crate::api::response::ApiError;
+
+/// Default largest remote-write body accepted (compressed): Prometheus senders send
+/// at most a few MB (2,000 samples per request by default), so this leaves ample room.
+pub const DEFAULT_MAX_WRITE_BODY_BYTES: usize = 32 << 20;
+/// Default largest decompressed remote-write body: snappy rarely compresses metrics
+/// more than 4-5x, so four times the body limit.
+pub const DEFAULT_MAX_WRITE_DECOMPRESSED_BYTES: usize = 128 << 20;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Per-series label limits applied on remote write.
+    pub limits: Limits,
+    /// Largest remote-write body, compressed (413 beyond).
+    pub max_write_body_bytes: usize,
+    /// Largest remote-write body once decompressed (413 beyond).
+    pub max_write_decompressed_bytes: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            limits: Limits::default(),
+            max_write_body_bytes: DEFAULT_MAX_WRITE_BODY_BYTES,
+            max_write_decompressed_bytes: DEFAULT_MAX_WRITE_DECOMPRESSED_BYTES,
+        }
+    }
+}
+
+/// Shared state of the server; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: OnceLock<Arc<dyn Storage>>,
+    engine: Engine,
+    settings: ApiSettings,
+}
+
+impl AppState {
+    /// State whose store is not open yet: the API answers 503 until [`AppState::set_ready`].
+    pub fn new(engine: Engine, settings: ApiSettings) -> Self {
+        AppState { inner: Arc::new(Inner { store: OnceLock::new(), engine, settings }) }
+    }
+
+    /// State with an open store, ready at once (for tests and embedding).
+    pub fn with_store(store: Arc<dyn Storage>, engine: Engine, settings: ApiSettings) -> Self {
+        let state = AppState::new(engine, settings);
+        state.set_ready(store);
+        state
+    }
+
+    /// Hands over the opened store (WAL replayed); from now on `/-/ready` answers 200.
+    /// A second call is ignored: the first store stays.
+    pub fn set_ready(&self, store: Arc<dyn Storage>) {
+        let _ = self.inner.store.set(store);
+    }
+
+    /// True once the store is open.
+    pub fn is_ready(&self) -> bool {
+        self.inner.store.get().is_some()
+    }
+
+    /// The store, or the `unavailable` error while it is still opening.
+    pub fn storage(&self) -> Result<Arc<dyn Storage>, ApiError> {
+        self.inner.store.get().cloned().ok_or_else(ApiError::unavailable)
+    }
+
+    /// The query engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The HTTP layer's settings.
+    pub fn settings(&self) -> &ApiSettings {
+        &self.inner.settings
+    }
+}
