@@ -638,3 +638,159 @@ fn queries_during_cuts_and_compactions_see_every_committed_sample() {
     assert!(checks > 0);
     assert!(db.blocks().len() >= 2);
 }
+
+#[test]
+fn late_samples_within_the_window_are_merged_in_and_cut_into_blocks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = DbOptions { out_of_order_window: 300, ..opts() };
+    let db = Db::open(dir.path(), o.clone()).expect("open");
+    let s = series(0);
+    let mut app = db.appender();
+    for t in [1000, 1100, 1400, 1500] {
+        app.append(&s, t, t as f64);
+    }
+    app.append(&s, 1300, 1300.0); // late, within the window, in the same batch
+    app.append(&s, 1100, 5.0); // beyond the window of 1500
+    app.append(&s, 1199, 1199.0); // beyond the window too
+    let out = app.commit().expect("commit");
+    assert_eq!((out.appended, out.duplicate, out.out_of_order), (5, 0, 2));
+    let mut app = db.appender();
+    app.append(&s, 1250, 1250.0);
+    app.append(&s, 1250, 1250.0);
+    app.append(&s, 1600, 1600.0);
+    app.append(&s, 1350, 1350.0);
+    let out = app.commit().expect("commit");
+    assert_eq!((out.appended, out.rejected()), (4, 0));
+    let mut app = db.appender();
+    app.append(&s, 1300, 7.0); // a late sample's time, other value
+    app.append(&s, 1400, 7.0); // an in-order sample's time, other value
+    app.append(&s, 1400, 1400.0); // exact repeat
+    let out = app.commit().expect("commit");
+    assert_eq!((out.appended, out.duplicate), (1, 2));
+    let want: Vec<(i64, u64)> =
+        [1000, 1100, 1250, 1300, 1350, 1400, 1500, 1600].iter().map(|&t| (t, (t as f64).to_bits())).collect();
+    assert_eq!(all(&db), vec![(s.clone(), want.clone())]);
+    assert_eq!(dump(&db, 1200, 1360), vec![(s.clone(), want[2..5].to_vec())]);
+    drop(db);
+    let db = Db::open(dir.path(), o.clone()).expect("reopen");
+    assert_eq!(all(&db), vec![(s.clone(), want.clone())]);
+    // Push the head on so the late samples go into a block.
+    let mut app = db.appender();
+    for t in (17..40).map(|i| i * 100) {
+        app.append(&s, t, t as f64);
+    }
+    app.commit().expect("commit");
+    db.maintain().expect("maintain");
+    assert!(db.min_valid_time() >= 2000);
+    let early: Vec<(i64, u64)> = want
+        .iter()
+        .copied()
+        .chain([1700i64, 1800, 1900].iter().map(|&t| (t, (t as f64).to_bits())))
+        .collect();
+    assert_eq!(dump(&db, 0, 1999), vec![(s.clone(), early)]);
+    let mut app = db.appender();
+    app.append(&s, db.min_valid_time() - 1, 0.0);
+    assert_eq!(app.commit().expect("commit").out_of_order, 1, "no late sample before the newest block's end");
+    drop(db);
+    let db = Db::open(dir.path(), o).expect("reopen");
+    assert_blocks_hold_each_sample_once(&db, &{
+        let m = MemStorage::new();
+        for (t, v) in all(&db).into_iter().flat_map(|(_, s)| s) {
+            m.add(&s, t, f64::from_bits(v)).expect("model");
+        }
+        m
+    });
+}
+
+/// One step of the model-based test with an out-of-order window.
+#[derive(Debug, Clone)]
+enum LateOp {
+    /// Advance time by `dt` and append to series 0 and 1.
+    Append {
+        dt: i64,
+    },
+    /// Append a sample `back` ms before the newest time to series `i`.
+    Late {
+        i: usize,
+        back: i64,
+    },
+    Maintain,
+    Reopen,
+}
+
+/// The out-of-order window of the model-based test.
+const WINDOW: i64 = 700;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn late_samples_match_a_model(ops in proptest::collection::vec(prop_oneof![
+        4 => (1i64..300).prop_map(|dt| LateOp::Append { dt }),
+        4 => (0usize..2, 0i64..1000).prop_map(|(i, back)| LateOp::Late { i, back }),
+        1 => Just(LateOp::Maintain),
+        1 => Just(LateOp::Reopen),
+    ], 1..60)) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let o = DbOptions { out_of_order_window: WINDOW, ..opts() };
+        let mut db = Some(Db::open(dir.path(), o.clone()).expect("open"));
+        let mut reference: [std::collections::BTreeMap<i64, u64>; 2] = Default::default();
+        let mut now = 0i64;
+        for op in ops {
+            let d = db.take().expect("open db");
+            let d = match op {
+                LateOp::Append { dt } => {
+                    now += dt;
+                    let mut app = d.appender();
+                    for (i, r) in reference.iter_mut().enumerate() {
+                        app.append(&series(i), now, now as f64);
+                        r.insert(now, (now as f64).to_bits());
+                    }
+                    prop_assert_eq!(app.commit().expect("commit").rejected(), 0);
+                    d
+                }
+                LateOp::Late { i, back } => {
+                    let t = now - back;
+                    let v = t as f64 + 0.5;
+                    let newest = reference[i].keys().next_back().copied();
+                    let accept = t >= d.min_valid_time()
+                        && match newest {
+                            None => true,
+                            Some(n) if t > n => true,
+                            // A stored time takes only an exact repeat (accepted silently).
+                            Some(n) if t >= n - WINDOW => reference[i].get(&t).is_none_or(|&sv| sv == v.to_bits()),
+                            Some(_) => false,
+                        };
+                    let mut app = d.appender();
+                    app.append(&series(i), t, v);
+                    let out = app.commit().expect("commit");
+                    prop_assert_eq!(out.rejected() == 0, accept, "t={} newest={:?}", t, newest);
+                    if accept {
+                        reference[i].insert(t, v.to_bits());
+                    }
+                    d
+                }
+                LateOp::Maintain => {
+                    d.maintain().expect("maintain");
+                    d
+                }
+                LateOp::Reopen => {
+                    drop(d);
+                    Db::open(dir.path(), o.clone()).expect("reopen")
+                }
+            };
+            let want: Vec<(Labels, Vec<(i64, u64)>)> = {
+                let mut w: Vec<_> = reference
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| !r.is_empty())
+                    .map(|(i, r)| (series(i), r.iter().map(|(&t, &v)| (t, v)).collect::<Vec<_>>()))
+                    .collect();
+                w.sort_by(|a, b| a.0.cmp(&b.0));
+                w
+            };
+            prop_assert_eq!(all(&d), want);
+            db = Some(d);
+        }
+    }
+}

@@ -7,9 +7,11 @@ use parking_lot::Mutex;
 use super::iter::{ChunkData, ChunkRef, HeadSampleIter};
 use super::spill::HeadChunks;
 use crate::chunk::{MAX_CHUNK_BYTES, SAMPLES_PER_CHUNK, XorEncoder};
+use crate::db::merge::MergeIter;
 use crate::error::AppendError;
 use crate::labels::Labels;
-use crate::traits::SampleIter as _;
+use crate::sample::Sample;
+use crate::traits::{SampleIter, VecSampleIter};
 
 /// A series in the head. Its samples sit behind a mutex; the time bounds are mirrored in
 /// atomics so that range checks over many series take no lock.
@@ -42,13 +44,19 @@ pub(crate) struct SeriesData {
     /// Newest sample accepted by the commit being checked, so later samples of the same
     /// batch are checked against it; cleared when the commit is applied or abandoned.
     pub(crate) pending: Pending,
+    /// Late samples accepted within the out-of-order window, sorted by time, kept
+    /// uncompressed (the window bounds them) until a block takes them.
+    ooo: Vec<(i64, u64)>,
 }
 
 impl SeriesData {
     /// Checks a sample against the newest stored or pending one: `Ok(true)` to store it,
-    /// `Ok(false)` for an exact repeat accepted without storing, or why it is refused.
-    pub(crate) fn check(&self, t: i64, v: u64) -> Result<bool, AppendError> {
+    /// `Ok(false)` for an exact repeat accepted without storing, or why it is refused. A
+    /// sample older than the newest is taken if it is at most `window` ms older and its
+    /// timestamp is not stored yet.
+    pub(crate) fn check(&self, t: i64, v: u64, window: i64) -> Result<bool, AppendError> {
         match self.pending.or(self.last) {
+            Some((lt, _)) if t < lt && window > 0 && t >= lt.saturating_sub(window) => self.check_late(t, v),
             Some((lt, _)) if t < lt => Err(AppendError::OutOfOrder),
             Some((lt, lv)) if t == lt => {
                 if v == lv {
@@ -61,9 +69,39 @@ impl SeriesData {
         }
     }
 
-    /// Stores a sample that [`SeriesData::check`] accepted for storing; a full chunk
-    /// is moved to `spill` when given.
+    /// Newest stored sample as (t, value bits).
+    pub(crate) fn last(&self) -> Option<(i64, u64)> {
+        self.last
+    }
+
+    /// A late sample against what is stored at its timestamp.
+    fn check_late(&self, t: i64, v: u64) -> Result<bool, AppendError> {
+        let stored = match self.ooo.binary_search_by_key(&t, |&(x, _)| x) {
+            Ok(i) => Some(self.ooo[i].1),
+            Err(_) => HeadSampleIter::new(self.chunks_in(t, t), t, t).next().map(|s| s.v.to_bits()),
+        };
+        match stored {
+            None => Ok(true),
+            Some(sv) if sv == v => Ok(false),
+            Some(_) => Err(AppendError::DuplicateTimestamp),
+        }
+    }
+
+    /// Stores a sample that [`SeriesData::check`] accepted for storing (a late one in
+    /// the out-of-order buffer, where the first of a repeated timestamp stays); a full
+    /// chunk is moved to `spill` when given.
     fn store(&mut self, t: i64, v: u64, spill: Option<&HeadChunks>) {
+        if self.last.is_some_and(|(lt, _)| t <= lt) {
+            // Two samples of one batch can share a late timestamp (each checked before
+            // the other was stored): keep the first, as replay does.
+            let in_chunks = || HeadSampleIter::new(self.chunks_in(t, t), t, t).next().is_some();
+            if let Err(i) = self.ooo.binary_search_by_key(&t, |&(x, _)| x)
+                && !in_chunks()
+            {
+                self.ooo.insert(i, (t, v));
+            }
+            return;
+        }
         if self.open.num_samples() >= SAMPLES_PER_CHUNK || self.open.len_bytes() >= MAX_CHUNK_BYTES {
             self.cut(spill);
         }
@@ -100,7 +138,9 @@ impl SeriesData {
         if self.open.last_t().is_some_and(|t| t < boundary) {
             self.cut(None);
         }
-        let mut dropped = 0;
+        let before = self.ooo.len();
+        self.ooo.retain(|&(t, _)| t >= boundary);
+        let mut dropped = (before - self.ooo.len()) as u64;
         self.full.retain(|c| {
             let keep = c.max_t >= boundary;
             if !keep {
@@ -109,6 +149,21 @@ impl SeriesData {
             keep
         });
         dropped
+    }
+
+    /// The samples in `[mint, maxt]`: the chunks merged with the late samples.
+    fn samples_in(&self, mint: i64, maxt: i64) -> Box<dyn SampleIter> {
+        let chunks = Box::new(HeadSampleIter::new(self.chunks_in(mint, maxt), mint, maxt));
+        let late: Vec<Sample> = self
+            .ooo
+            .iter()
+            .filter(|&&(t, _)| t >= mint && t <= maxt)
+            .map(|&(t, v)| Sample::new(t, f64::from_bits(v)))
+            .collect();
+        if late.is_empty() {
+            return chunks;
+        }
+        Box::new(MergeIter::new(vec![chunks, Box::new(VecSampleIter::new(late))]))
     }
 
     /// The chunks (full and a copy of the open one) that overlap `[mint, maxt]`.
@@ -142,6 +197,7 @@ impl MemSeries {
                 open_min_t: 0,
                 last: None,
                 pending: None,
+                ooo: Vec::new(),
             }),
         }
     }
@@ -156,7 +212,7 @@ impl MemSeries {
     /// than the newest sample ever stored.
     pub(crate) fn delete_range(&self, mint: i64, maxt: i64, spill: Option<&HeadChunks>) -> u64 {
         let mut data = self.data.lock();
-        let mut it = HeadSampleIter::new(data.chunks_in(i64::MIN, i64::MAX), i64::MIN, i64::MAX);
+        let mut it = data.samples_in(i64::MIN, i64::MAX);
         let mut kept = Vec::new();
         let mut deleted = 0;
         while let Some(s) = it.next() {
@@ -169,8 +225,9 @@ impl MemSeries {
         if deleted == 0 {
             return 0;
         }
-        let last = data.last;
+        let last = data.last.take();
         data.full.clear();
+        data.ooo.clear();
         data.open = XorEncoder::new();
         for s in &kept {
             data.store(s.t, s.v.to_bits(), spill);
@@ -198,7 +255,10 @@ impl MemSeries {
     /// holds the commit lock, so no commit is between its check and its apply.
     pub(crate) fn remove_if_empty(&self) -> bool {
         let data = self.data.lock();
-        let empty = data.full.is_empty() && data.open.num_samples() == 0 && data.pending.is_none();
+        let empty = data.full.is_empty()
+            && data.open.num_samples() == 0
+            && data.ooo.is_empty()
+            && data.pending.is_none();
         if empty {
             self.removed.store(true, Ordering::Release);
         }
@@ -223,9 +283,15 @@ impl MemSeries {
     }
 
     /// Checks and stores one sample with the head's rules.
-    pub(crate) fn append(&self, t: i64, v: u64, spill: Option<&HeadChunks>) -> Result<(), AppendError> {
+    pub(crate) fn append(
+        &self,
+        t: i64,
+        v: u64,
+        spill: Option<&HeadChunks>,
+        window: i64,
+    ) -> Result<(), AppendError> {
         let mut data = self.data.lock();
-        if data.check(t, v)? {
+        if data.check(t, v, window)? {
             self.store_locked(&mut data, t, v, spill);
         }
         Ok(())
@@ -241,7 +307,11 @@ impl MemSeries {
             return true;
         }
         // The range lies strictly inside the series' span: look at the chunks.
-        self.data.lock().chunks_in(mint, maxt).iter().any(|c| {
+        let data = self.data.lock();
+        if data.ooo.iter().any(|&(t, _)| (mint..=maxt).contains(&t)) {
+            return true;
+        }
+        data.chunks_in(mint, maxt).iter().any(|c| {
             (mint..=maxt).contains(&c.min_t)
                 || (mint..=maxt).contains(&c.max_t)
                 || c.chunk().iter().seek(mint).is_some_and(|s| s.t <= maxt)
@@ -249,13 +319,12 @@ impl MemSeries {
     }
 
     /// An iterator over the samples in `[mint, maxt]`, detached from later appends.
-    pub(crate) fn iter(&self, mint: i64, maxt: i64) -> HeadSampleIter {
-        HeadSampleIter::new(self.data.lock().chunks_in(mint, maxt), mint, maxt)
+    pub(crate) fn iter(&self, mint: i64, maxt: i64) -> Box<dyn SampleIter> {
+        self.data.lock().samples_in(mint, maxt)
     }
 
     /// The samples in `[mint, maxt]`, copied out.
     pub(crate) fn samples_between(&self, mint: i64, maxt: i64) -> Vec<crate::sample::Sample> {
-        use crate::traits::SampleIter;
         let mut it = self.iter(mint, maxt);
         let mut out = Vec::new();
         while let Some(s) = it.next() {
@@ -269,10 +338,16 @@ impl MemSeries {
     pub(crate) fn truncate_before(&self, boundary: i64) -> (u64, Option<i64>) {
         let mut data = self.data.lock();
         let dropped = data.truncate_before(boundary);
-        let first_kept =
-            data.full.first().map(|c| c.min_t).or_else(|| data.open.last_t().map(|_| data.open_min_t));
-        let first_new =
-            HeadSampleIter::new(data.chunks_in(boundary, i64::MAX), boundary, i64::MAX).next().map(|s| s.t);
+        let first_late = data.ooo.first().map(|&(t, _)| t);
+        let first_kept = data
+            .full
+            .first()
+            .map(|c| c.min_t)
+            .or_else(|| data.open.last_t().map(|_| data.open_min_t))
+            .into_iter()
+            .chain(first_late)
+            .min();
+        let first_new = data.samples_in(boundary, i64::MAX).next().map(|s| s.t);
         match first_kept {
             Some(t) => self.min_t.store(t, Ordering::Relaxed),
             None => {
