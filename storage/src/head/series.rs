@@ -46,7 +46,45 @@ pub(crate) struct SeriesData {
     pub(crate) pending: Pending,
     /// Late samples accepted within the out-of-order window, sorted by time, kept
     /// uncompressed (the window bounds them) until a block takes them.
-    ooo: Vec<(i64, u64)>,
+    ooo: LateSamples,
+}
+
+/// Late samples of a series, sorted by time; boxed so that the many series without any
+/// pay one pointer, not a vector header.
+#[derive(Default)]
+#[allow(clippy::box_collection, reason = "8 bytes per series instead of a 24-byte empty vector")]
+struct LateSamples(Option<Box<Vec<(i64, u64)>>>);
+
+impl LateSamples {
+    fn as_slice(&self) -> &[(i64, u64)] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// The value stored at `t`.
+    fn get(&self, t: i64) -> Option<u64> {
+        let s = self.as_slice();
+        s.binary_search_by_key(&t, |&(x, _)| x).ok().map(|i| s[i].1)
+    }
+
+    /// Inserts `(t, v)` unless `t` is present.
+    fn insert_new(&mut self, t: i64, v: u64) {
+        let vec = self.0.get_or_insert_with(Box::default);
+        if let Err(i) = vec.binary_search_by_key(&t, |&(x, _)| x) {
+            vec.insert(i, (t, v));
+        }
+    }
+
+    /// Drops the samples before `boundary`; returns how many.
+    fn drop_before(&mut self, boundary: i64) -> u64 {
+        let Some(vec) = self.0.as_mut() else { return 0 };
+        let before = vec.len();
+        vec.retain(|&(t, _)| t >= boundary);
+        let dropped = (before - vec.len()) as u64;
+        if vec.is_empty() {
+            self.0 = None;
+        }
+        dropped
+    }
 }
 
 impl SeriesData {
@@ -76,9 +114,9 @@ impl SeriesData {
 
     /// A late sample against what is stored at its timestamp.
     fn check_late(&self, t: i64, v: u64) -> Result<bool, AppendError> {
-        let stored = match self.ooo.binary_search_by_key(&t, |&(x, _)| x) {
-            Ok(i) => Some(self.ooo[i].1),
-            Err(_) => HeadSampleIter::new(self.chunks_in(t, t), t, t).next().map(|s| s.v.to_bits()),
+        let stored = match self.ooo.get(t) {
+            Some(v) => Some(v),
+            None => HeadSampleIter::new(self.chunks_in(t, t), t, t).next().map(|s| s.v.to_bits()),
         };
         match stored {
             None => Ok(true),
@@ -95,10 +133,8 @@ impl SeriesData {
             // Two samples of one batch can share a late timestamp (each checked before
             // the other was stored): keep the first, as replay does.
             let in_chunks = || HeadSampleIter::new(self.chunks_in(t, t), t, t).next().is_some();
-            if let Err(i) = self.ooo.binary_search_by_key(&t, |&(x, _)| x)
-                && !in_chunks()
-            {
-                self.ooo.insert(i, (t, v));
+            if self.ooo.get(t).is_none() && !in_chunks() {
+                self.ooo.insert_new(t, v);
             }
             return;
         }
@@ -138,9 +174,7 @@ impl SeriesData {
         if self.open.last_t().is_some_and(|t| t < boundary) {
             self.cut(None);
         }
-        let before = self.ooo.len();
-        self.ooo.retain(|&(t, _)| t >= boundary);
-        let mut dropped = (before - self.ooo.len()) as u64;
+        let mut dropped = self.ooo.drop_before(boundary);
         self.full.retain(|c| {
             let keep = c.max_t >= boundary;
             if !keep {
@@ -156,6 +190,7 @@ impl SeriesData {
         let chunks = Box::new(HeadSampleIter::new(self.chunks_in(mint, maxt), mint, maxt));
         let late: Vec<Sample> = self
             .ooo
+            .as_slice()
             .iter()
             .filter(|&&(t, _)| t >= mint && t <= maxt)
             .map(|&(t, v)| Sample::new(t, f64::from_bits(v)))
@@ -197,7 +232,7 @@ impl MemSeries {
                 open_min_t: 0,
                 last: None,
                 pending: None,
-                ooo: Vec::new(),
+                ooo: LateSamples::default(),
             }),
         }
     }
@@ -227,7 +262,7 @@ impl MemSeries {
         }
         let last = data.last.take();
         data.full.clear();
-        data.ooo.clear();
+        data.ooo = LateSamples::default();
         data.open = XorEncoder::new();
         for s in &kept {
             data.store(s.t, s.v.to_bits(), spill);
@@ -257,7 +292,7 @@ impl MemSeries {
         let data = self.data.lock();
         let empty = data.full.is_empty()
             && data.open.num_samples() == 0
-            && data.ooo.is_empty()
+            && data.ooo.as_slice().is_empty()
             && data.pending.is_none();
         if empty {
             self.removed.store(true, Ordering::Release);
@@ -308,7 +343,7 @@ impl MemSeries {
         }
         // The range lies strictly inside the series' span: look at the chunks.
         let data = self.data.lock();
-        if data.ooo.iter().any(|&(t, _)| (mint..=maxt).contains(&t)) {
+        if data.ooo.as_slice().iter().any(|&(t, _)| (mint..=maxt).contains(&t)) {
             return true;
         }
         data.chunks_in(mint, maxt).iter().any(|c| {
@@ -338,7 +373,7 @@ impl MemSeries {
     pub(crate) fn truncate_before(&self, boundary: i64) -> (u64, Option<i64>) {
         let mut data = self.data.lock();
         let dropped = data.truncate_before(boundary);
-        let first_late = data.ooo.first().map(|&(t, _)| t);
+        let first_late = data.ooo.as_slice().first().map(|&(t, _)| t);
         let first_kept = data
             .full
             .first()
