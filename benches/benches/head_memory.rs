@@ -5,6 +5,10 @@
 //! `VIGIL_SERIES` and `VIGIL_SAMPLES` override the number of series and of samples per
 //! series). Prints resident memory (from `/proc/self/statm`) before and after, and the
 //! difference per series.
+//!
+//! Measured on the 2-core development VM: 1 000 000 series × 10 samples (open chunks
+//! only) 896 bytes per series; 200 000 series × 130 samples (one full chunk spilled to
+//! disk, one open chunk) 980 bytes per series.
 
 use vigil_storage::{Appendable, Db, DbOptions, Labels};
 

@@ -1,11 +1,18 @@
-//! The database: the head plus its write-ahead log, behind [`Querier`] and [`Appendable`].
+//! The database: the head, its write-ahead log and the blocks cut from it, behind
+//! [`Querier`] and [`Appendable`].
+//!
+//! Queries read every block overlapping their range and the head (from its floor, the
+//! end of the newest cut) and merge them: series sorted by labels, samples in time order
+//! with one sample per timestamp. Block cuts, WAL checkpoints, retention and compaction
+//! run in the maintenance pass (see `maintain.rs`).
 //!
 //! Commit protocol (one commit at a time, under the commit lock, so the head applies
 //! commits in exactly the order the WAL holds them and replay rebuilds the same head):
 //! 1. series are resolved or created as samples are appended to the batch (outside the
 //!    lock; a new series gets its id and postings at once but no samples);
 //! 2. under the lock, each sample is checked against its series (and the batch's
-//!    earlier samples) with the head's rules; refusals are counted;
+//!    earlier samples) with the head's rules, and refused if a block already covers its
+//!    time (`min_valid`); refusals are counted;
 //! 3. series records for series not yet logged, the accepted samples and the metadata
 //!    are encoded into one buffer and written to the WAL with one write (and fsynced
 //!    under [`SyncPolicy::Always`]);
@@ -22,7 +29,7 @@
 mod blocks;
 mod import;
 mod maintain;
-mod merge;
+pub(crate) mod merge;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,7 +87,8 @@ const RETENTION_SPAN_DIVISOR: i64 = 10;
 
 /// How a [`Db`] is run. Option names for the configuration (wired by the server):
 /// `storage.block_range` → [`DbOptions::block_range`], `storage.retention.raw` →
-/// [`DbOptions::retention_raw`], `storage.retention.size` → [`DbOptions::retention_size`].
+/// [`DbOptions::retention_raw`], `storage.retention.size` → [`DbOptions::retention_size`],
+/// `storage.out_of_order_window` → [`DbOptions::out_of_order_window`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbOptions {
     /// When the WAL is fsynced; see [`SyncPolicy`].
@@ -95,6 +103,10 @@ pub struct DbOptions {
     pub retention_raw: i64,
     /// Cap on the total bytes of blocks; the oldest are dropped past it (0 = no cap).
     pub retention_size: u64,
+    /// How many ms older than a series' newest sample a late sample may be and still be
+    /// accepted (default 0: refused, as Prometheus does). Late samples are kept apart,
+    /// uncompressed, until the block cut takes them; none before the newest block's end.
+    pub out_of_order_window: i64,
 }
 
 impl Default for DbOptions {
@@ -105,6 +117,7 @@ impl Default for DbOptions {
             block_range: DEFAULT_BLOCK_RANGE_MS,
             retention_raw: DEFAULT_RETENTION_RAW_MS,
             retention_size: 0,
+            out_of_order_window: 0,
         }
     }
 }
@@ -187,7 +200,7 @@ impl Db {
         let min_valid = loaded.iter().map(|b| b.meta().max_time).max().unwrap_or(i64::MIN);
         let head = Head::new();
         let spill = HeadChunks::open(&dir.join(HEAD_CHUNKS_DIR))?;
-        let mut replayer = Replayer::new(&head, &spill, min_valid);
+        let mut replayer = Replayer::new(&head, &spill, min_valid, opts.out_of_order_window);
         let ckpt = checkpoint::latest(&wal_dir)?;
         if let Some((_, path)) = &ckpt {
             wal::replay(path, |r| replayer.apply(r))?;
@@ -375,11 +388,14 @@ impl Db {
                     continue;
                 }
                 let v = s.v.to_bits();
-                match data.check(s.t, v) {
+                match data.check(s.t, v, self.opts.out_of_order_window) {
                     Ok(store) => {
                         out.appended += 1;
                         if store {
-                            data.pending = Some((s.t, v));
+                            // A late sample does not move the newest one back.
+                            if data.pending.or(data.last()).is_none_or(|(pt, _)| s.t > pt) {
+                                data.pending = Some((s.t, v));
+                            }
                             state.accepted.push(RefSample { id: series.id, t: s.t, v });
                         }
                     }
@@ -481,6 +497,13 @@ impl Querier for Db {
         if matchers.is_empty() {
             return Ok(Vec::new());
         }
+        // Floor, then head, then blocks. A cut swaps its block in, then raises the floor,
+        // then truncates the head: a head read before the truncation holds every sample
+        // from the floor read on, and a head read after it follows the swap, so the
+        // blocks read next include the new block. Merging removes any overlap.
+        let floor = self.head_floor.load(Ordering::Acquire);
+        let head_hints = SelectHints { start: hints.start.max(floor), ..hints.clone() };
+        let head = self.head.select(matchers, &head_hints)?;
         let mut sources = Vec::new();
         for b in self.blocks_in(hints.start, hints.end) {
             let found = b.select(matchers, hints.start, hints.end)?;
@@ -491,16 +514,14 @@ impl Querier for Db {
                     .collect(),
             );
         }
-        let floor = self.head_floor.load(Ordering::Relaxed);
-        let head_hints = SelectHints { start: hints.start.max(floor), ..hints.clone() };
-        sources.push(self.head.select(matchers, &head_hints)?);
+        sources.push(head);
         Ok(merge::merge_series(sources))
     }
 
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, StorageError> {
         let mut names: std::collections::BTreeSet<String> = self
             .head
-            .label_names(matchers, mint.max(self.head_floor.load(Ordering::Relaxed)), maxt)?
+            .label_names(matchers, mint.max(self.head_floor.load(Ordering::Acquire)), maxt)?
             .into_iter()
             .collect();
         for b in self.blocks_in(mint, maxt) {
@@ -518,7 +539,7 @@ impl Querier for Db {
     ) -> Result<Vec<String>, StorageError> {
         let mut values: std::collections::BTreeSet<String> = self
             .head
-            .label_values(name, matchers, mint.max(self.head_floor.load(Ordering::Relaxed)), maxt)?
+            .label_values(name, matchers, mint.max(self.head_floor.load(Ordering::Acquire)), maxt)?
             .into_iter()
             .collect();
         for b in self.blocks_in(mint, maxt) {
@@ -636,6 +657,8 @@ impl Appender for DbAppender<'_> {
 struct Replayer<'a> {
     head: &'a Head,
     spill: &'a HeadChunks,
+    /// The out-of-order window, as commits use it.
+    window: i64,
     /// Samples before this time are in blocks already and skipped.
     min_valid: i64,
     /// Oldest sample time stored.
@@ -651,10 +674,11 @@ struct Replayer<'a> {
 }
 
 impl<'a> Replayer<'a> {
-    fn new(head: &'a Head, spill: &'a HeadChunks, min_valid: i64) -> Self {
+    fn new(head: &'a Head, spill: &'a HeadChunks, min_valid: i64, window: i64) -> Self {
         Replayer {
             head,
             spill,
+            window,
             min_valid,
             min_t: i64::MAX,
             max_t: i64::MIN,
@@ -687,7 +711,7 @@ impl<'a> Replayer<'a> {
                         continue;
                     }
                     match self.by_wal_id.get(&u64::from(s.id)) {
-                        Some(series) => match series.append(s.t, s.v, Some(self.spill)) {
+                        Some(series) => match series.append(s.t, s.v, Some(self.spill), self.window) {
                             Ok(()) => {
                                 stored += 1;
                                 self.min_t = self.min_t.min(s.t);

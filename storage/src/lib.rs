@@ -30,7 +30,8 @@
 //! Options ([`DbOptions`]), with the configuration names the server maps to them:
 //! `storage.block_range` → `block_range` (ms, default 2h), `storage.retention.raw` →
 //! `retention_raw` (ms, default 90d, 0 = forever), `storage.retention.size` →
-//! `retention_size` (bytes of blocks, 0 = no cap); compacted blocks span at most
+//! `retention_size` (bytes of blocks, 0 = no cap), `storage.out_of_order_window` →
+//! `out_of_order_window` (ms, default 0 = late samples refused); compacted blocks span at most
 //! [`DbOptions::max_block_span`] (10% of retention, at most 31 days).
 //!
 //! Public surface:
@@ -48,9 +49,8 @@
 //! - [`memory::MemStorage`], a plain in-memory store for tests of the layers above and
 //!   the reference model the head and `Db` are tested against.
 //!
-//! Not done yet: an out-of-order window (late samples are refused as in Prometheus), a
-//! downsampled tier, and an FST for regex matchers over label values (the block index
-//! keeps a sorted value dictionary and tests each value).
+//! Not done yet: a downsampled tier, and an FST for regex matchers over label values
+//! (the block index keeps a sorted value dictionary and tests each value).
 
 pub mod block;
 pub mod chunk;

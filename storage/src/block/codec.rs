@@ -51,8 +51,9 @@ pub(crate) fn encode(samples: &[Sample], out: &mut Vec<u8>) {
     match scaled {
         Some((k, ints)) => {
             out.push(k);
-            let delta = int_column(&ints, false);
-            let dod = int_column(&ints, true);
+            let g = common_step(&ints);
+            let delta = int_column(&ints, g, false);
+            let dod = int_column(&ints, g, true);
             if dod.len() < delta.len() {
                 out.push(MODE_DOD);
                 out.extend_from_slice(&dod);
@@ -108,17 +109,34 @@ fn encode_times(samples: &[Sample], out: &mut Vec<u8>) {
     }
 }
 
-/// The first value, then deltas (or deltas of deltas) of the rest, as zigzag varints.
-fn int_column(ints: &[i64], dod: bool) -> Vec<u8> {
+/// The largest step every delta of `ints` is a multiple of (1 when there is none or
+/// the deltas are all zero): memory sizes move by pages, counters often by a fixed amount.
+fn common_step(ints: &[i64]) -> u64 {
+    fn gcd(mut a: u64, mut b: u64) -> u64 {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    }
+    let g = ints.windows(2).fold(0u64, |g, w| gcd(g, w[1].wrapping_sub(w[0]).unsigned_abs()));
+    // A step beyond i64 (only i64::MIN's magnitude) cannot divide anything usefully.
+    if g == 0 || g > i64::MAX as u64 { 1 } else { g }
+}
+
+/// The step `g`, the first value, then the deltas divided by `g` (or the deltas of those
+/// quotients), as varints.
+fn int_column(ints: &[i64], g: u64, dod: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(ints.len() * 2);
-    let (mut prev, mut prev_d) = (0i64, 0i64);
+    put_uvarint(&mut out, g);
+    let g = g as i64;
+    let (mut prev, mut prev_q) = (0i64, 0i64);
     for (i, &m) in ints.iter().enumerate() {
         if i == 0 {
             put_varint(&mut out, m);
         } else {
-            let d = m.wrapping_sub(prev);
-            put_varint(&mut out, if dod { d.wrapping_sub(prev_d) } else { d });
-            prev_d = d;
+            let q = m.wrapping_sub(prev) / g;
+            put_varint(&mut out, if dod { q.wrapping_sub(prev_q) } else { q });
+            prev_q = q;
         }
         prev = m;
     }
@@ -217,14 +235,18 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Sample>, StorageError> {
                 MODE_DOD => true,
                 _ => return Err(corrupt("unknown value mode in chunk")),
             };
-            let (mut m, mut d) = (0i64, 0i64);
+            let g = i64::try_from(c.uvarint()?)
+                .ok()
+                .filter(|&g| g > 0)
+                .ok_or_else(|| corrupt("bad step in chunk"))?;
+            let (mut m, mut q) = (0i64, 0i64);
             for (i, &t) in times.iter().enumerate() {
                 let x = c.varint()?;
                 if i == 0 {
                     m = x;
                 } else {
-                    d = if dod { d.wrapping_add(x) } else { x };
-                    m = m.wrapping_add(d);
+                    q = if dod { q.wrapping_add(x) } else { x };
+                    m = m.wrapping_add(q.wrapping_mul(g));
                 }
                 out.push(Sample::new(t, m as f64 / p));
             }
@@ -331,7 +353,12 @@ mod tests {
                 .iter()
                 .zip(&bits)
                 .map(|(&t, &b)| {
-                    let v = if decimals { (b % 100_000) as f64 / 100.0 } else { f64::from_bits(b) };
+                    let v = match (decimals, b % 3) {
+                        (false, _) => f64::from_bits(b),
+                        (true, 0) => (b % 100_000) as f64 / 100.0,
+                        // Multiples of a page, as memory gauges move.
+                        (true, _) => ((b >> 2) % 1_000_000) as f64 * 4096.0,
+                    };
                     Sample::new(t, v)
                 })
                 .collect();

@@ -122,6 +122,10 @@ fn shaped(shape: &str, n: usize) -> Vec<(Labels, Vec<Sample>)> {
                         "counter" => v + (rng.next() % 500) as f64,
                         "gauge" => ((v * 100.0).round() + (rng.next() % 2001) as f64 - 1000.0) / 100.0,
                         "constant" => 1.0,
+                        // CPU seconds: about 15 s per 15 s scrape, two decimals.
+                        "cpu_seconds" => ((v * 100.0).round() + 1490.0 + (rng.next() % 21) as f64) / 100.0,
+                        // Memory bytes: pages come and go.
+                        "memory_bytes" => v + 4096.0 * ((rng.next() % 9) as f64 - 4.0),
                         _ => f64::from_bits(0x3ff0_0000_0000_0000 | (rng.next() << 20)),
                     };
                     Sample::new(t, v)
@@ -154,7 +158,7 @@ fn at_rest_encoding_beats_head_chunks_on_realistic_shapes() {
     const SERIES: usize = 200;
     let dir = tempfile::tempdir().expect("tempdir");
     println!("shape      head XOR B/sample   block chunks B/sample   block incl. index B/sample");
-    for shape in ["counter", "gauge", "constant", "random_float"] {
+    for shape in ["counter", "gauge", "constant", "cpu_seconds", "memory_bytes", "random_float"] {
         let data = shaped(shape, SERIES);
         let samples: usize = data.iter().map(|(_, s)| s.len()).sum();
         let head = head_bytes(&data);

@@ -255,7 +255,7 @@ fn a_corrupt_block_is_detected_moved_aside_and_never_served() {
 }
 
 /// Every step of block cutting, WAL truncation and compaction that a crash can stop.
-const CRASH_POINTS: [&str; 8] = [
+const CRASH_POINTS: [&str; 9] = [
     "block.before_rename",
     "cut.after_block",
     "cut.before_truncate",
@@ -264,6 +264,7 @@ const CRASH_POINTS: [&str; 8] = [
     "checkpoint.removing_segments",
     "compact.after_block",
     "compact.deleting_parents",
+    "block.deleting",
 ];
 
 /// Runs maintenance stopped at `point` (as a crash would), then reopens.
@@ -571,4 +572,225 @@ fn deletions_apply_at_once_survive_restarts_and_are_compacted_away() {
     drop(db);
     let db = open(dir.path());
     assert_eq!(all(&db), all(&model));
+}
+
+#[test]
+fn a_sample_stamped_far_in_the_future_neither_wipes_blocks_nor_stalls_the_head() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), DbOptions { retention_raw: 3 * RANGE, ..opts() }).expect("open");
+    let model = MemStorage::new();
+    append_all(&db, &model, 1, (0..40).map(|i| i * 100));
+    let year_3000 = 32_503_680_000_000;
+    let mut app = db.appender();
+    app.append(&series(7), year_3000, 1.0);
+    app.commit().expect("commit");
+    db.maintain().expect("maintain");
+    assert!(db.min_valid_time() < 10_000, "the head still takes current samples");
+    append_all(&db, &model, 1, (40..50).map(|i| i * 100));
+    let kept_from = db.blocks().first().map(|b| b.min_time).expect("retention kept recent blocks");
+    assert!(kept_from <= 1000, "retention counts from real data, not from the year 3000");
+    assert_eq!(dump(&db, kept_from, 10_000), dump(&model, kept_from, 10_000));
+}
+
+#[test]
+fn queries_during_cuts_and_compactions_see_every_committed_sample() {
+    /// Samples each series gets: enough for many cuts and compactions.
+    const STEPS: i64 = 3000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Arc::new(open(dir.path()));
+    let committed = Arc::new(std::sync::atomic::AtomicI64::new(-1));
+    let writer = {
+        let (db, committed) = (db.clone(), committed.clone());
+        std::thread::spawn(move || {
+            for k in 0..STEPS {
+                let mut app = db.appender();
+                for i in 0..3 {
+                    app.append(&series(i), k * 10, k as f64);
+                }
+                app.commit().expect("commit");
+                committed.store(k, Ordering::Release);
+            }
+        })
+    };
+    let maintainer = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let mut cuts = 0;
+            while cuts < 25 {
+                cuts += db.maintain().expect("maintain").blocks_cut;
+                std::thread::yield_now();
+            }
+        })
+    };
+    let mut checks = 0;
+    while committed.load(Ordering::Acquire) < STEPS - 1 {
+        let k = committed.load(Ordering::Acquire);
+        if k < 0 {
+            continue;
+        }
+        for (labels, samples) in dump(&*db, 0, k * 10) {
+            assert_eq!(samples.len() as i64, k + 1, "{labels} misses samples up to step {k}");
+        }
+        checks += 1;
+    }
+    writer.join().expect("writer");
+    maintainer.join().expect("maintainer");
+    assert!(checks > 0);
+    assert!(db.blocks().len() >= 2);
+}
+
+#[test]
+fn late_samples_within_the_window_are_merged_in_and_cut_into_blocks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = DbOptions { out_of_order_window: 300, ..opts() };
+    let db = Db::open(dir.path(), o.clone()).expect("open");
+    let s = series(0);
+    let mut app = db.appender();
+    for t in [1000, 1100, 1400, 1500] {
+        app.append(&s, t, t as f64);
+    }
+    app.append(&s, 1300, 1300.0); // late, within the window, in the same batch
+    app.append(&s, 1100, 5.0); // beyond the window of 1500
+    app.append(&s, 1199, 1199.0); // beyond the window too
+    let out = app.commit().expect("commit");
+    assert_eq!((out.appended, out.duplicate, out.out_of_order), (5, 0, 2));
+    let mut app = db.appender();
+    app.append(&s, 1250, 1250.0);
+    app.append(&s, 1250, 1250.0);
+    app.append(&s, 1600, 1600.0);
+    app.append(&s, 1350, 1350.0);
+    let out = app.commit().expect("commit");
+    assert_eq!((out.appended, out.rejected()), (4, 0));
+    let mut app = db.appender();
+    app.append(&s, 1300, 7.0); // a late sample's time, other value
+    app.append(&s, 1400, 7.0); // an in-order sample's time, other value
+    app.append(&s, 1400, 1400.0); // exact repeat
+    let out = app.commit().expect("commit");
+    assert_eq!((out.appended, out.duplicate), (1, 2));
+    let want: Vec<(i64, u64)> =
+        [1000, 1100, 1250, 1300, 1350, 1400, 1500, 1600].iter().map(|&t| (t, (t as f64).to_bits())).collect();
+    assert_eq!(all(&db), vec![(s.clone(), want.clone())]);
+    assert_eq!(dump(&db, 1200, 1360), vec![(s.clone(), want[2..5].to_vec())]);
+    drop(db);
+    let db = Db::open(dir.path(), o.clone()).expect("reopen");
+    assert_eq!(all(&db), vec![(s.clone(), want.clone())]);
+    // Push the head on so the late samples go into a block.
+    let mut app = db.appender();
+    for t in (17..40).map(|i| i * 100) {
+        app.append(&s, t, t as f64);
+    }
+    app.commit().expect("commit");
+    db.maintain().expect("maintain");
+    assert!(db.min_valid_time() >= 2000);
+    let early: Vec<(i64, u64)> = want
+        .iter()
+        .copied()
+        .chain([1700i64, 1800, 1900].iter().map(|&t| (t, (t as f64).to_bits())))
+        .collect();
+    assert_eq!(dump(&db, 0, 1999), vec![(s.clone(), early)]);
+    let mut app = db.appender();
+    app.append(&s, db.min_valid_time() - 1, 0.0);
+    assert_eq!(app.commit().expect("commit").out_of_order, 1, "no late sample before the newest block's end");
+    drop(db);
+    let db = Db::open(dir.path(), o).expect("reopen");
+    assert_blocks_hold_each_sample_once(&db, &{
+        let m = MemStorage::new();
+        for (t, v) in all(&db).into_iter().flat_map(|(_, s)| s) {
+            m.add(&s, t, f64::from_bits(v)).expect("model");
+        }
+        m
+    });
+}
+
+/// One step of the model-based test with an out-of-order window.
+#[derive(Debug, Clone)]
+enum LateOp {
+    /// Advance time by `dt` and append to series 0 and 1.
+    Append {
+        dt: i64,
+    },
+    /// Append a sample `back` ms before the newest time to series `i`.
+    Late {
+        i: usize,
+        back: i64,
+    },
+    Maintain,
+    Reopen,
+}
+
+/// The out-of-order window of the model-based test.
+const WINDOW: i64 = 700;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn late_samples_match_a_model(ops in proptest::collection::vec(prop_oneof![
+        4 => (1i64..300).prop_map(|dt| LateOp::Append { dt }),
+        4 => (0usize..2, 0i64..1000).prop_map(|(i, back)| LateOp::Late { i, back }),
+        1 => Just(LateOp::Maintain),
+        1 => Just(LateOp::Reopen),
+    ], 1..60)) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let o = DbOptions { out_of_order_window: WINDOW, ..opts() };
+        let mut db = Some(Db::open(dir.path(), o.clone()).expect("open"));
+        let mut reference: [std::collections::BTreeMap<i64, u64>; 2] = Default::default();
+        let mut now = 0i64;
+        for op in ops {
+            let d = db.take().expect("open db");
+            let d = match op {
+                LateOp::Append { dt } => {
+                    now += dt;
+                    let mut app = d.appender();
+                    for (i, r) in reference.iter_mut().enumerate() {
+                        app.append(&series(i), now, now as f64);
+                        r.insert(now, (now as f64).to_bits());
+                    }
+                    prop_assert_eq!(app.commit().expect("commit").rejected(), 0);
+                    d
+                }
+                LateOp::Late { i, back } => {
+                    let t = now - back;
+                    let v = t as f64 + 0.5;
+                    let newest = reference[i].keys().next_back().copied();
+                    let accept = t >= d.min_valid_time()
+                        && match newest {
+                            None => true,
+                            Some(n) if t > n => true,
+                            // A stored time takes only an exact repeat (accepted silently).
+                            Some(n) if t >= n - WINDOW => reference[i].get(&t).is_none_or(|&sv| sv == v.to_bits()),
+                            Some(_) => false,
+                        };
+                    let mut app = d.appender();
+                    app.append(&series(i), t, v);
+                    let out = app.commit().expect("commit");
+                    prop_assert_eq!(out.rejected() == 0, accept, "t={} newest={:?}", t, newest);
+                    if accept {
+                        reference[i].insert(t, v.to_bits());
+                    }
+                    d
+                }
+                LateOp::Maintain => {
+                    d.maintain().expect("maintain");
+                    d
+                }
+                LateOp::Reopen => {
+                    drop(d);
+                    Db::open(dir.path(), o.clone()).expect("reopen")
+                }
+            };
+            let want: Vec<(Labels, Vec<(i64, u64)>)> = {
+                let mut w: Vec<_> = reference
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| !r.is_empty())
+                    .map(|(i, r)| (series(i), r.iter().map(|(&t, &v)| (t, v)).collect::<Vec<_>>()))
+                    .collect();
+                w.sort_by(|a, b| a.0.cmp(&b.0));
+                w
+            };
+            prop_assert_eq!(all(&d), want);
+            db = Some(d);
+        }
+    }
 }

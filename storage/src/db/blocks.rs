@@ -78,6 +78,7 @@ pub(crate) fn delete(path: &Path) -> Result<(), StorageError> {
     if let Some(parent) = path.parent() {
         sync_dir(parent)?;
     }
+    crate::block::failpoint("block.deleting")?;
     remove_dir(&doomed)
 }
 

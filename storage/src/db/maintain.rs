@@ -52,6 +52,17 @@ pub struct MaintenanceReport {
     pub blocks_quarantined: u32,
 }
 
+/// How far past the wall clock sample times are trusted when deciding cuts and
+/// retention: one stray sample stamped years ahead must neither push every block out of
+/// retention nor make the head refuse current samples. An hour covers clock skew.
+const FUTURE_SLACK_MS: i64 = 3_600_000;
+
+/// The newest time maintenance believes: now plus [`FUTURE_SLACK_MS`].
+fn trusted_now() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX).saturating_add(FUTURE_SLACK_MS)
+}
+
 /// A cut whose block write failed: retried first at the next pass, since `min_valid`
 /// already refuses samples of its range.
 #[derive(Debug, Clone, Copy)]
@@ -192,7 +203,7 @@ impl Db {
     fn cut_due(&self) -> Option<i64> {
         let range = self.opts.block_range;
         let lo = self.head_min.load(Ordering::Relaxed).max(self.min_valid.load(Ordering::Relaxed));
-        let hi = self.head_max.load(Ordering::Relaxed);
+        let hi = self.head_max.load(Ordering::Relaxed).min(trusted_now());
         if lo > hi {
             return None;
         }
@@ -244,7 +255,8 @@ impl Db {
             );
             self.swap_blocks(&HashSet::new(), Some(Arc::new(block)));
         }
-        self.head_floor.fetch_max(cut.boundary, Ordering::Relaxed);
+        // After the swap, before the truncation: the order `Db::select` relies on.
+        self.head_floor.fetch_max(cut.boundary, Ordering::Release);
         failpoint("cut.before_truncate")?;
         self.head_min.store(i64::MAX, Ordering::Relaxed);
         self.head.truncate_before(cut.boundary, |t| {
@@ -310,14 +322,15 @@ impl Db {
         Ok(bad.len() as u32)
     }
 
-    /// Drops blocks past the retention time (relative to the newest sample) and, oldest
-    /// first, blocks beyond the size cap.
+    /// Drops blocks past the retention time (relative to the newest sample or block end,
+    /// ignoring times beyond [`trusted_now`]) and, oldest first, blocks beyond the size cap.
     fn apply_retention(&self) -> Result<u32, StorageError> {
         let current = self.blocks.read().clone();
         let newest = current
             .iter()
             .map(|b| b.meta().max_time)
             .chain(std::iter::once(self.head_max.load(Ordering::Relaxed).saturating_add(1)))
+            .filter(|&t| t <= trusted_now())
             .max()
             .unwrap_or(i64::MIN);
         let mut doomed: Vec<Arc<Block>> = Vec::new();

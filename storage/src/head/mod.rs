@@ -209,7 +209,7 @@ impl Querier for Head {
         found.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         Ok(found
             .into_iter()
-            .map(|s| Series { labels: s.labels.clone(), samples: Box::new(s.iter(hints.start, hints.end)) })
+            .map(|s| Series { labels: s.labels.clone(), samples: s.iter(hints.start, hints.end) })
             .collect())
     }
 

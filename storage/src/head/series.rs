@@ -7,9 +7,11 @@ use parking_lot::Mutex;
 use super::iter::{ChunkData, ChunkRef, HeadSampleIter};
 use super::spill::HeadChunks;
 use crate::chunk::{MAX_CHUNK_BYTES, SAMPLES_PER_CHUNK, XorEncoder};
+use crate::db::merge::MergeIter;
 use crate::error::AppendError;
 use crate::labels::Labels;
-use crate::traits::SampleIter as _;
+use crate::sample::Sample;
+use crate::traits::{SampleIter, VecSampleIter};
 
 /// A series in the head. Its samples sit behind a mutex; the time bounds are mirrored in
 /// atomics so that range checks over many series take no lock.
@@ -42,13 +44,57 @@ pub(crate) struct SeriesData {
     /// Newest sample accepted by the commit being checked, so later samples of the same
     /// batch are checked against it; cleared when the commit is applied or abandoned.
     pub(crate) pending: Pending,
+    /// Late samples accepted within the out-of-order window, sorted by time, kept
+    /// uncompressed (the window bounds them) until a block takes them.
+    ooo: LateSamples,
+}
+
+/// Late samples of a series, sorted by time; boxed so that the many series without any
+/// pay one pointer, not a vector header.
+#[derive(Default)]
+#[allow(clippy::box_collection, reason = "8 bytes per series instead of a 24-byte empty vector")]
+struct LateSamples(Option<Box<Vec<(i64, u64)>>>);
+
+impl LateSamples {
+    fn as_slice(&self) -> &[(i64, u64)] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// The value stored at `t`.
+    fn get(&self, t: i64) -> Option<u64> {
+        let s = self.as_slice();
+        s.binary_search_by_key(&t, |&(x, _)| x).ok().map(|i| s[i].1)
+    }
+
+    /// Inserts `(t, v)` unless `t` is present.
+    fn insert_new(&mut self, t: i64, v: u64) {
+        let vec = self.0.get_or_insert_with(Box::default);
+        if let Err(i) = vec.binary_search_by_key(&t, |&(x, _)| x) {
+            vec.insert(i, (t, v));
+        }
+    }
+
+    /// Drops the samples before `boundary`; returns how many.
+    fn drop_before(&mut self, boundary: i64) -> u64 {
+        let Some(vec) = self.0.as_mut() else { return 0 };
+        let before = vec.len();
+        vec.retain(|&(t, _)| t >= boundary);
+        let dropped = (before - vec.len()) as u64;
+        if vec.is_empty() {
+            self.0 = None;
+        }
+        dropped
+    }
 }
 
 impl SeriesData {
     /// Checks a sample against the newest stored or pending one: `Ok(true)` to store it,
-    /// `Ok(false)` for an exact repeat accepted without storing, or why it is refused.
-    pub(crate) fn check(&self, t: i64, v: u64) -> Result<bool, AppendError> {
+    /// `Ok(false)` for an exact repeat accepted without storing, or why it is refused. A
+    /// sample older than the newest is taken if it is at most `window` ms older and its
+    /// timestamp is not stored yet.
+    pub(crate) fn check(&self, t: i64, v: u64, window: i64) -> Result<bool, AppendError> {
         match self.pending.or(self.last) {
+            Some((lt, _)) if t < lt && window > 0 && t >= lt.saturating_sub(window) => self.check_late(t, v),
             Some((lt, _)) if t < lt => Err(AppendError::OutOfOrder),
             Some((lt, lv)) if t == lt => {
                 if v == lv {
@@ -61,9 +107,37 @@ impl SeriesData {
         }
     }
 
-    /// Stores a sample that [`SeriesData::check`] accepted for storing; a full chunk
-    /// is moved to `spill` when given.
+    /// Newest stored sample as (t, value bits).
+    pub(crate) fn last(&self) -> Option<(i64, u64)> {
+        self.last
+    }
+
+    /// A late sample against what is stored at its timestamp.
+    fn check_late(&self, t: i64, v: u64) -> Result<bool, AppendError> {
+        let stored = match self.ooo.get(t) {
+            Some(v) => Some(v),
+            None => HeadSampleIter::new(self.chunks_in(t, t), t, t).next().map(|s| s.v.to_bits()),
+        };
+        match stored {
+            None => Ok(true),
+            Some(sv) if sv == v => Ok(false),
+            Some(_) => Err(AppendError::DuplicateTimestamp),
+        }
+    }
+
+    /// Stores a sample that [`SeriesData::check`] accepted for storing (a late one in
+    /// the out-of-order buffer, where the first of a repeated timestamp stays); a full
+    /// chunk is moved to `spill` when given.
     fn store(&mut self, t: i64, v: u64, spill: Option<&HeadChunks>) {
+        if self.last.is_some_and(|(lt, _)| t <= lt) {
+            // Two samples of one batch can share a late timestamp (each checked before
+            // the other was stored): keep the first, as replay does.
+            let in_chunks = || HeadSampleIter::new(self.chunks_in(t, t), t, t).next().is_some();
+            if self.ooo.get(t).is_none() && !in_chunks() {
+                self.ooo.insert_new(t, v);
+            }
+            return;
+        }
         if self.open.num_samples() >= SAMPLES_PER_CHUNK || self.open.len_bytes() >= MAX_CHUNK_BYTES {
             self.cut(spill);
         }
@@ -79,10 +153,14 @@ impl SeriesData {
 
     fn cut(&mut self, spill: Option<&HeadChunks>) {
         let Some(max_t) = self.open.last_t() else { return };
-        let chunk = std::mem::take(&mut self.open).finish();
-        let data = match spill.and_then(|s| s.write(chunk.as_bytes())) {
-            Some(spilled) => ChunkData::Spilled(spilled),
-            None => ChunkData::Mem(chunk),
+        // Spill straight from the encoder's buffer: no intermediate copy to allocate and
+        // free for every chunk of every series.
+        let data = match spill.and_then(|s| s.write(self.open.as_bytes())) {
+            Some(spilled) => {
+                self.open = XorEncoder::new();
+                ChunkData::Spilled(spilled)
+            }
+            None => ChunkData::Mem(std::mem::take(&mut self.open).finish()),
         };
         // Grow by one: a series holds a handful of full chunks, and doubling would leave
         // up to half of the vector's room unused in every one of a million series.
@@ -96,7 +174,7 @@ impl SeriesData {
         if self.open.last_t().is_some_and(|t| t < boundary) {
             self.cut(None);
         }
-        let mut dropped = 0;
+        let mut dropped = self.ooo.drop_before(boundary);
         self.full.retain(|c| {
             let keep = c.max_t >= boundary;
             if !keep {
@@ -105,6 +183,22 @@ impl SeriesData {
             keep
         });
         dropped
+    }
+
+    /// The samples in `[mint, maxt]`: the chunks merged with the late samples.
+    fn samples_in(&self, mint: i64, maxt: i64) -> Box<dyn SampleIter> {
+        let chunks = Box::new(HeadSampleIter::new(self.chunks_in(mint, maxt), mint, maxt));
+        let late: Vec<Sample> = self
+            .ooo
+            .as_slice()
+            .iter()
+            .filter(|&&(t, _)| t >= mint && t <= maxt)
+            .map(|&(t, v)| Sample::new(t, f64::from_bits(v)))
+            .collect();
+        if late.is_empty() {
+            return chunks;
+        }
+        Box::new(MergeIter::new(vec![chunks, Box::new(VecSampleIter::new(late))]))
     }
 
     /// The chunks (full and a copy of the open one) that overlap `[mint, maxt]`.
@@ -138,6 +232,7 @@ impl MemSeries {
                 open_min_t: 0,
                 last: None,
                 pending: None,
+                ooo: LateSamples::default(),
             }),
         }
     }
@@ -152,7 +247,7 @@ impl MemSeries {
     /// than the newest sample ever stored.
     pub(crate) fn delete_range(&self, mint: i64, maxt: i64, spill: Option<&HeadChunks>) -> u64 {
         let mut data = self.data.lock();
-        let mut it = HeadSampleIter::new(data.chunks_in(i64::MIN, i64::MAX), i64::MIN, i64::MAX);
+        let mut it = data.samples_in(i64::MIN, i64::MAX);
         let mut kept = Vec::new();
         let mut deleted = 0;
         while let Some(s) = it.next() {
@@ -165,8 +260,9 @@ impl MemSeries {
         if deleted == 0 {
             return 0;
         }
-        let last = data.last;
+        let last = data.last.take();
         data.full.clear();
+        data.ooo = LateSamples::default();
         data.open = XorEncoder::new();
         for s in &kept {
             data.store(s.t, s.v.to_bits(), spill);
@@ -194,7 +290,10 @@ impl MemSeries {
     /// holds the commit lock, so no commit is between its check and its apply.
     pub(crate) fn remove_if_empty(&self) -> bool {
         let data = self.data.lock();
-        let empty = data.full.is_empty() && data.open.num_samples() == 0 && data.pending.is_none();
+        let empty = data.full.is_empty()
+            && data.open.num_samples() == 0
+            && data.ooo.as_slice().is_empty()
+            && data.pending.is_none();
         if empty {
             self.removed.store(true, Ordering::Release);
         }
@@ -219,9 +318,15 @@ impl MemSeries {
     }
 
     /// Checks and stores one sample with the head's rules.
-    pub(crate) fn append(&self, t: i64, v: u64, spill: Option<&HeadChunks>) -> Result<(), AppendError> {
+    pub(crate) fn append(
+        &self,
+        t: i64,
+        v: u64,
+        spill: Option<&HeadChunks>,
+        window: i64,
+    ) -> Result<(), AppendError> {
         let mut data = self.data.lock();
-        if data.check(t, v)? {
+        if data.check(t, v, window)? {
             self.store_locked(&mut data, t, v, spill);
         }
         Ok(())
@@ -237,7 +342,11 @@ impl MemSeries {
             return true;
         }
         // The range lies strictly inside the series' span: look at the chunks.
-        self.data.lock().chunks_in(mint, maxt).iter().any(|c| {
+        let data = self.data.lock();
+        if data.ooo.as_slice().iter().any(|&(t, _)| (mint..=maxt).contains(&t)) {
+            return true;
+        }
+        data.chunks_in(mint, maxt).iter().any(|c| {
             (mint..=maxt).contains(&c.min_t)
                 || (mint..=maxt).contains(&c.max_t)
                 || c.chunk().iter().seek(mint).is_some_and(|s| s.t <= maxt)
@@ -245,13 +354,12 @@ impl MemSeries {
     }
 
     /// An iterator over the samples in `[mint, maxt]`, detached from later appends.
-    pub(crate) fn iter(&self, mint: i64, maxt: i64) -> HeadSampleIter {
-        HeadSampleIter::new(self.data.lock().chunks_in(mint, maxt), mint, maxt)
+    pub(crate) fn iter(&self, mint: i64, maxt: i64) -> Box<dyn SampleIter> {
+        self.data.lock().samples_in(mint, maxt)
     }
 
     /// The samples in `[mint, maxt]`, copied out.
     pub(crate) fn samples_between(&self, mint: i64, maxt: i64) -> Vec<crate::sample::Sample> {
-        use crate::traits::SampleIter;
         let mut it = self.iter(mint, maxt);
         let mut out = Vec::new();
         while let Some(s) = it.next() {
@@ -265,10 +373,16 @@ impl MemSeries {
     pub(crate) fn truncate_before(&self, boundary: i64) -> (u64, Option<i64>) {
         let mut data = self.data.lock();
         let dropped = data.truncate_before(boundary);
-        let first_kept =
-            data.full.first().map(|c| c.min_t).or_else(|| data.open.last_t().map(|_| data.open_min_t));
-        let first_new =
-            HeadSampleIter::new(data.chunks_in(boundary, i64::MAX), boundary, i64::MAX).next().map(|s| s.t);
+        let first_late = data.ooo.as_slice().first().map(|&(t, _)| t);
+        let first_kept = data
+            .full
+            .first()
+            .map(|c| c.min_t)
+            .or_else(|| data.open.last_t().map(|_| data.open_min_t))
+            .into_iter()
+            .chain(first_late)
+            .min();
+        let first_new = data.samples_in(boundary, i64::MAX).next().map(|s| s.t);
         match first_kept {
             Some(t) => self.min_t.store(t, Ordering::Relaxed),
             None => {
