@@ -429,4 +429,31 @@ mod tests {
         assert_eq!(md[1].0, "process_resident_memory_bytes");
         assert_eq!((md[1].1[0].kind, md[1].1[0].unit.as_str()), (vigil_storage::MetricType::Gauge, "bytes"));
     }
+
+    proptest::proptest! {
+        /// Whatever the references, a request is either refused with nothing stored or
+        /// fully resolved; it never panics.
+        #[test]
+        fn refused_requests_store_nothing(
+            series in proptest::collection::vec(proptest::collection::vec(0u32..8, 0..6), 1..5),
+        ) {
+            let symbols = ["", "__name__", "a", "b", "job", "x", "a"].iter().map(|s| s.to_string()).collect();
+            let timeseries = series
+                .into_iter()
+                .map(|labels_refs| TimeSeries {
+                    labels_refs,
+                    samples: vec![Sample { value: 1.0, timestamp: 1, start_timestamp: 0 }],
+                    ..Default::default()
+                })
+                .collect();
+            let store = MemStorage::new();
+            let hints = SelectHints { start: i64::MIN, end: i64::MAX, ..Default::default() };
+            let re = Matcher::new(vigil_storage::MatchOp::Regex, "__name__", ".*").expect("matcher");
+            match write(&store, Request { symbols, timeseries }, &V2Options::default()) {
+                Err(V2Error::Invalid(_)) => proptest::prop_assert!(store.select(&[re], &hints).expect("select").is_empty()),
+                Err(V2Error::Storage(e)) => proptest::prop_assert!(false, "storage error {e}"),
+                Ok(report) => proptest::prop_assert!(report.samples_written >= 1),
+            }
+        }
+    }
 }
