@@ -138,12 +138,10 @@ pub fn write_v2(
         for r in &resolved {
             let mut last_start = 0;
             for s in &r.ts.samples {
-                if s.start_timestamp != 0
-                    && s.start_timestamp < s.timestamp
-                    && s.start_timestamp != last_start
-                {
-                    app.append(&r.labels, s.start_timestamp, 0.0);
-                    last_start = s.start_timestamp;
+                let start = if s.start_timestamp != 0 { s.start_timestamp } else { r.ts.created_timestamp };
+                if start != 0 && start < s.timestamp && start != last_start {
+                    app.append(&r.labels, start, 0.0);
+                    last_start = start;
                 }
             }
         }
@@ -351,6 +349,16 @@ mod tests {
         let again = Builder::new().series(&[("__name__", "c_total")], &[(300, 9.0, 50)]).req;
         let report = write(&store, again, &opts).expect("write");
         assert!(!report.has_rejections(), "{report:?}");
+    }
+
+    #[test]
+    fn a_series_created_timestamp_from_older_senders_counts_as_the_start() {
+        let store = MemStorage::new();
+        let mut req = Builder::new().series(&[("__name__", "c_total")], &[(100, 5.0, 0), (200, 7.0, 0)]).req;
+        req.timeseries[0].created_timestamp = 40;
+        let opts = V2Options { created_timestamp_zero_ingestion: true, ..Default::default() };
+        write(&store, req, &opts).expect("write");
+        assert_eq!(stored(&store, "c_total"), vec![(40, 0.0), (100, 5.0), (200, 7.0)]);
     }
 
     #[test]
