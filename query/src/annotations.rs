@@ -6,6 +6,15 @@
 //! That is exact for the usual single-use queries and points at the first use when
 //! a function appears more than once.
 
+/// Byte offset of the `arg`-th argument of the first call of `func`.
+pub(crate) fn argument_offset(query: &str, func: &str, arg: usize) -> Option<usize> {
+    let (line, col) = position(query, func, Some(arg))?;
+    let line_start: usize = query.split('\n').take(line - 1).map(|l| l.len() + 1).sum();
+    let line_text = query[line_start..].split('\n').next().unwrap_or("");
+    let byte_col: usize = line_text.chars().take(col - 1).map(char::len_utf8).sum();
+    Some(line_start + byte_col)
+}
+
 /// Position of the first call of `func` (`name(` at an identifier boundary), or of its
 /// `arg`-th argument when `arg` is given.
 pub(crate) fn position(query: &str, func: &str, arg: Option<usize>) -> Option<(usize, usize)> {

@@ -9,7 +9,7 @@ use vigil_storage::{Labels, Matcher, Querier, Sample};
 use crate::error::QueryError;
 use crate::eval::{Evaluator, Grid, QueryRange, Ser, Val, finish_vector};
 use crate::plan::{self, Expr, Kind, PlanContext};
-use crate::value::{MatrixSeries, QueryResult, Value, VectorElement};
+use crate::value::{MatrixSeries, QueryResult, QueryStats, Value, VectorElement};
 
 /// Settings of the engine; defaults are Prometheus's.
 #[derive(Debug, Clone)]
@@ -126,10 +126,12 @@ impl Engine {
         opts: &QueryOptions,
         cancel: &CancelToken,
     ) -> Result<QueryResult, QueryError> {
+        let started = Instant::now();
         let mut plan = self.plan(query, time_ms, time_ms, 0)?;
         if let Some(p) = pin {
             plan::pin_at(&mut plan, p);
         }
+        let preparation = started.elapsed();
         let grid = Grid { start: time_ms, step: INSTANT_STEP_MS, n: 1 };
         let mut ev = self.evaluator(
             querier,
@@ -153,7 +155,8 @@ impl Engine {
                     .collect(),
             ),
         };
-        Ok(QueryResult { value, warnings: ev.warnings, infos: ev.infos })
+        let stats = ev.stats(preparation, started.elapsed() - preparation, Duration::ZERO);
+        Ok(QueryResult { value, warnings: ev.warnings, infos: ev.infos, stats })
     }
 
     /// Evaluates `query` at every step from `start_ms` to `end_ms` (inclusive) and
@@ -192,7 +195,9 @@ impl Engine {
         if end_ms < start_ms {
             return Err(QueryError::Parse("end timestamp must not be before start time".into()));
         }
+        let started = Instant::now();
         let plan = self.plan(query, start_ms, end_ms, step_ms)?;
+        let preparation = started.elapsed();
         match plan.kind() {
             Kind::Scalar | Kind::Vector => {}
             Kind::Matrix => {
@@ -245,8 +250,17 @@ impl Engine {
             .filter(|s| !s.samples.is_empty())
             .collect();
         ev.check_samples(out.iter().map(|s| s.samples.len()).sum())?;
+        let sorting = Instant::now();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(QueryResult { value: Value::Matrix(out), warnings: ev.warnings, infos: ev.infos })
+        let result_sort = sorting.elapsed();
+        let stats = ev.stats(preparation, sorting - started - preparation, result_sort);
+        Ok(QueryResult { value: Value::Matrix(out), warnings: ev.warnings, infos: ev.infos, stats })
+    }
+
+    /// Parses and plans `query` without running it: the errors a query would give
+    /// before evaluation (syntax, types, disabled functions).
+    pub fn check_syntax(&self, query: &str) -> Result<(), QueryError> {
+        self.plan(query, 0, 0, 0).map(|_| ())
     }
 
     fn plan(&self, query: &str, start: i64, end: i64, step: i64) -> Result<Expr, QueryError> {
@@ -281,12 +295,33 @@ impl Engine {
             cancel: cancel.clone(),
             warnings: Vec::new(),
             infos: Vec::new(),
+            loaded_samples: 0,
+            peak_samples: Default::default(),
+        }
+    }
+}
+
+impl Evaluator<'_> {
+    fn stats(&self, preparation: Duration, inner_eval: Duration, result_sort: Duration) -> QueryStats {
+        QueryStats {
+            preparation,
+            inner_eval,
+            result_sort,
+            total_queryable_samples: self.loaded_samples,
+            peak_samples: self.peak_samples.load(Ordering::Relaxed),
         }
     }
 }
 
 /// Step of the one-step grid of an instant query (any positive value works).
 const INSTANT_STEP_MS: i64 = 1;
+
+/// The syntax tree of `query` from `promql-parser` (for the API's `parse_query` and
+/// `format_query`); fails on syntax the parser itself lacks (duration expressions,
+/// `anchored`/`smoothed`) even where [`Engine::check_syntax`] accepts it.
+pub fn syntax_tree(query: &str) -> Result<promql_parser::parser::Expr, QueryError> {
+    plan::syntax_tree(query)
+}
 
 /// Parses a series selector such as `up{job="x"}` or `{__name__=~".+",}` into
 /// matchers, as the `match[]` parameter of the metadata endpoints needs.
@@ -400,12 +435,11 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_functions_say_so() {
+    fn native_histogram_functions_ignore_floats() {
         let s = store();
-        let err = Engine::default()
-            .instant_query(&s, "histogram_count(x)", 0, &QueryOptions::default())
-            .unwrap_err();
-        assert_eq!(err.to_string(), "function histogram_count() is not supported yet");
+        let r =
+            Engine::default().instant_query(&s, "histogram_count(x)", 0, &QueryOptions::default()).unwrap();
+        assert_eq!(r.value, Value::Vector(vec![]));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! PromQL for Vigil.
 //!
 //! Parses queries with `promql-parser` (after rewriting what it lacks: duration
-//! expressions, `anchored`/`smoothed`), converts them once into Vigil's own plan
+//! expressions, `anchored`/`smoothed`, raw backtick strings; its errors get
+//! Prometheus's `line:col` and wording in `parse_errors`), converts them once into Vigil's own plan
 //! (`plan`), and evaluates the plan against a [`vigil_storage::Querier`] with
 //! Prometheus 3's semantics (`eval`, `functions`). Knows nothing of HTTP.
 //!
@@ -10,7 +11,7 @@
 //! aggregations then work step by step.
 //!
 //! Public surface: [`Engine`], [`CancelToken`], [`EngineOptions`], [`QueryOptions`], [`parse_selector`],
-//! [`Value`], [`VectorElement`], [`MatrixSeries`], [`QueryResult`], [`QueryError`], and
+//! [`Value`], [`VectorElement`], [`MatrixSeries`], [`QueryResult`], [`QueryStats`], [`QueryError`], and
 //! [`promqltest`], the runner for Prometheus's PromQL test scripts.
 
 mod annotations;
@@ -22,11 +23,15 @@ mod functions;
 mod histogram;
 mod info;
 mod mathx;
+mod parse_errors;
 mod plan;
 pub mod promqltest;
 mod range_modifiers;
+mod raw_strings;
 mod value;
 
-pub use engine::{CancelToken, Engine, EngineOptions, QueryOptions, parse_selector};
+pub use engine::{CancelToken, Engine, EngineOptions, QueryOptions, parse_selector, syntax_tree};
 pub use error::QueryError;
-pub use value::{MatrixSeries, QueryResult, Value, VectorElement};
+/// The parser whose syntax tree [`syntax_tree`] returns.
+pub use promql_parser;
+pub use value::{MatrixSeries, QueryResult, QueryStats, Value, VectorElement};

@@ -184,18 +184,41 @@ pub(crate) struct PlanContext {
     pub experimental: bool,
 }
 
-/// Parses a query and converts it into the plan.
+/// Parses a query and converts it into the plan; parse errors name their position.
 pub(crate) fn parse(query: &str, ctx: &PlanContext) -> Result<Expr, QueryError> {
+    parse_unplaced(query, ctx).map_err(|e| place_error(query, e))
+}
+
+/// Gives a "parse error: ..." its `line:col:` prefix, as Prometheus writes it.
+fn place_error(query: &str, e: QueryError) -> QueryError {
+    match e {
+        QueryError::Parse(m) => match m.strip_prefix("parse error: ") {
+            Some(rest) => QueryError::Parse(crate::parse_errors::describe(query, rest)),
+            None => QueryError::Parse(m),
+        },
+        other => other,
+    }
+}
+
+fn parse_unplaced(query: &str, ctx: &PlanContext) -> Result<Expr, QueryError> {
     if has_high_byte_escape(query) {
         return Err(QueryError::Execution(
             "byte escapes above \\x7f in strings are not supported yet".into(),
         ));
     }
     let dctx = DurationContext { step: ctx.step, range: ctx.end - ctx.start };
-    let query = rewrite_modifiers(&crate::info::patch_selectors(query));
+    let query = crate::raw_strings::rewrite_raw_strings(query);
+    let query = rewrite_modifiers(&crate::info::patch_selectors(&query));
     let query = rewrite_durations(&query, dctx).map_err(|e| QueryError::Parse(parse_error_text(&e)))?;
     let ast = pp::parse(&query).map_err(|e| QueryError::Parse(parse_error_text(&e)))?;
     convert(&ast, ctx)
+}
+
+/// The parser's syntax tree of `query` as written (raw strings rewritten, nothing
+/// else), for `/api/v1/parse_query` and `/api/v1/format_query`.
+pub(crate) fn syntax_tree(query: &str) -> Result<pp::Expr, QueryError> {
+    let rewritten = crate::raw_strings::rewrite_raw_strings(query);
+    pp::parse(&rewritten).map_err(|e| place_error(query, QueryError::Parse(parse_error_text(&e))))
 }
 
 /// Whether a quoted string of the query has a `\xNN` escape above 0x7f. Go turns
@@ -225,8 +248,7 @@ fn has_high_byte_escape(query: &str) -> bool {
     false
 }
 
-/// Prometheus prefixes parse errors with a position; the parser has none, so we
-/// say "parse error" as Prometheus does and leave the position out.
+/// The parser's error as "parse error: ..."; [`place_error`] adds the position.
 fn parse_error_text(e: &str) -> String {
     format!("parse error: {e}")
 }

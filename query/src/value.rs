@@ -66,4 +66,21 @@ pub struct QueryResult {
     pub warnings: Vec<String>,
     /// Informational notes (`infos` in the API response).
     pub infos: Vec<String>,
+    /// What the query cost (`stats` in the API response when asked for).
+    pub stats: QueryStats,
+}
+
+/// Timings and sample counts of one query, as Prometheus reports them with `stats=all`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QueryStats {
+    /// Parsing and planning.
+    pub preparation: std::time::Duration,
+    /// Evaluation of the plan.
+    pub inner_eval: std::time::Duration,
+    /// Sorting the result.
+    pub result_sort: std::time::Duration,
+    /// Samples read from storage by the query's selectors.
+    pub total_queryable_samples: u64,
+    /// Most samples one intermediate value held.
+    pub peak_samples: usize,
 }

@@ -1,13 +1,27 @@
 //! Command-line flags, named as Prometheus names them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use vigil_query::EngineOptions;
+
+use crate::api::params::parse_prometheus_duration;
 
 /// Default listen address: Prometheus's port, so clients need no change.
 pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:9090";
 /// Default data directory, relative to the working directory.
 pub const DEFAULT_STORAGE_PATH: &str = "data";
+/// Prometheus's default `--query.timeout`.
+pub const DEFAULT_QUERY_TIMEOUT: &str = "2m";
+/// Prometheus's default `--query.max-samples`.
+pub const DEFAULT_QUERY_MAX_SAMPLES: usize = 50_000_000;
+/// Prometheus's default `--query.lookback-delta`.
+pub const DEFAULT_LOOKBACK_DELTA: &str = "5m";
+/// `--enable-feature` value that turns on experimental PromQL functions.
+pub const FEATURE_EXPERIMENTAL_FUNCTIONS: &str = "promql-experimental-functions";
+/// `--enable-feature` value that keeps `__name__` until the end of evaluation.
+pub const FEATURE_DELAYED_NAME_REMOVAL: &str = "promql-delayed-name-removal";
 
 /// `vigil`: a Prometheus-compatible time-series store.
 #[derive(Debug, Clone, Parser)]
@@ -24,6 +38,69 @@ pub struct Cli {
     /// YAML configuration file (Prometheus's `global` section plus Vigil's `storage`).
     #[arg(long = "config.file", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
+
+    /// URL under which Vigil is reachable (alert `generatorURL`s, `$externalURL`)
+    /// [default: http://<listen host>:<port>].
+    #[arg(long = "web.external-url", value_name = "URL")]
+    pub external_url: Option<String>,
+
+    /// Longest outage after which `for` state of alerts is not restored.
+    #[arg(long = "rules.alert.for-outage-tolerance", value_name = "DURATION", default_value = crate::rules_wiring::DEFAULT_FOR_OUTAGE_TOLERANCE)]
+    pub for_outage_tolerance: String,
+
+    /// Least time between a restart and a restored alert firing.
+    #[arg(long = "rules.alert.for-grace-period", value_name = "DURATION", default_value = crate::rules_wiring::DEFAULT_FOR_GRACE_PERIOD)]
+    pub for_grace_period: String,
+
+    /// Least time between two sends of the same alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", value_name = "DURATION", default_value = crate::rules_wiring::DEFAULT_RESEND_DELAY)]
+    pub resend_delay: String,
+
+    /// Alerts queued for Alertmanager before the oldest are dropped.
+    #[arg(long = "alertmanager.notification-queue-capacity", value_name = "N", default_value_t = vigil_rules::notifier::DEFAULT_QUEUE_CAPACITY)]
+    pub notification_queue_capacity: usize,
+
+    /// Longest a query may run before it is aborted.
+    #[arg(long = "query.timeout", value_name = "DURATION", default_value = DEFAULT_QUERY_TIMEOUT, value_parser = parse_flag_duration)]
+    pub query_timeout: Duration,
+
+    /// Most samples a single query may load into memory.
+    #[arg(long = "query.max-samples", value_name = "N", default_value_t = DEFAULT_QUERY_MAX_SAMPLES)]
+    pub query_max_samples: usize,
+
+    /// How far back an instant selector looks for a sample.
+    #[arg(long = "query.lookback-delta", value_name = "DURATION", default_value = DEFAULT_LOOKBACK_DELTA, value_parser = parse_flag_duration)]
+    pub query_lookback_delta: Duration,
+
+    /// Feature flags, comma-separated or repeated: `promql-experimental-functions`,
+    /// `promql-delayed-name-removal` (others are accepted and ignored, as Prometheus
+    /// warns and goes on).
+    #[arg(long = "enable-feature", value_name = "NAME", value_delimiter = ',')]
+    pub enable_feature: Vec<String>,
+
+    /// A subcommand instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands of `vigil`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Runs Prometheus's PromQL test scripts against Vigil's engine; prints every
+    /// failing eval and `N passed, M failed, K skipped`; exits 1 on failures.
+    Promqltest {
+        /// Script files (`.test`).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Parses a Prometheus duration flag (`2m`, `1h30m`, `0`).
+fn parse_flag_duration(s: &str) -> Result<Duration, String> {
+    match parse_prometheus_duration(s) {
+        Some(ms) if ms >= 0 => Ok(Duration::from_millis(ms.unsigned_abs())),
+        _ => Err(format!("not a valid duration: {s:?}")),
+    }
 }
 
 impl Cli {
@@ -33,6 +110,37 @@ impl Cli {
             .clone()
             .or_else(|| config.storage.path.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_PATH))
+    }
+
+    /// Whether `--enable-feature` names `feature`.
+    pub fn feature_enabled(&self, feature: &str) -> bool {
+        self.enable_feature.iter().any(|f| f.trim() == feature)
+    }
+
+    /// The engine settings the query flags ask for.
+    pub fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            lookback_delta: self.query_lookback_delta,
+            timeout: self.query_timeout,
+            max_samples: self.query_max_samples,
+            experimental_functions: self.feature_enabled(FEATURE_EXPERIMENTAL_FUNCTIONS),
+            delayed_name_removal: self.feature_enabled(FEATURE_DELAYED_NAME_REMOVAL),
+            ..EngineOptions::default()
+        }
+    }
+}
+
+impl Cli {
+    /// The rule engine's settings from the flags.
+    pub fn rules_options(&self) -> crate::rules_wiring::RulesOptions {
+        crate::rules_wiring::RulesOptions {
+            config_file: self.config_file.clone(),
+            external_url: self.external_url.clone().unwrap_or_default().trim_end_matches('/').to_string(),
+            for_outage_tolerance: self.for_outage_tolerance.clone(),
+            for_grace_period: self.for_grace_period.clone(),
+            resend_delay: self.resend_delay.clone(),
+            queue_capacity: self.notification_queue_capacity,
+        }
     }
 }
 
@@ -71,5 +179,38 @@ mod tests {
         assert_eq!(cli.listen_address, "127.0.0.1:0");
         assert_eq!(cli.storage_path, Some(PathBuf::from("/tmp/x")));
         assert_eq!(cli.config_file, Some(PathBuf::from("vigil.yml")));
+    }
+
+    #[test]
+    fn engine_flags_default_to_prometheus_and_override() {
+        let bare = Cli::try_parse_from(["vigil"]).expect("parse").engine_options();
+        assert_eq!(bare.timeout, Duration::from_secs(120));
+        assert_eq!(bare.max_samples, 50_000_000);
+        assert_eq!(bare.lookback_delta, Duration::from_secs(300));
+        assert!(!bare.experimental_functions && !bare.delayed_name_removal);
+        let cli = Cli::try_parse_from([
+            "vigil",
+            "--query.timeout=30s",
+            "--query.max-samples=1000",
+            "--query.lookback-delta=1m30s",
+            "--enable-feature=promql-experimental-functions,exemplar-storage",
+            "--enable-feature",
+            "promql-delayed-name-removal",
+        ])
+        .expect("parse");
+        let o = cli.engine_options();
+        assert_eq!(o.timeout, Duration::from_secs(30));
+        assert_eq!(o.max_samples, 1000);
+        assert_eq!(o.lookback_delta, Duration::from_secs(90));
+        assert!(o.experimental_functions && o.delayed_name_removal);
+        assert!(Cli::try_parse_from(["vigil", "--query.timeout=soon"]).is_err());
+    }
+
+    #[test]
+    fn promqltest_subcommand_takes_files() {
+        let cli = Cli::try_parse_from(["vigil", "promqltest", "a.test", "b.test"]).expect("parse");
+        let Some(Command::Promqltest { files }) = cli.command else { panic!("no subcommand") };
+        assert_eq!(files, vec![PathBuf::from("a.test"), PathBuf::from("b.test")]);
+        assert!(Cli::try_parse_from(["vigil", "promqltest"]).is_err());
     }
 }

@@ -29,6 +29,10 @@ pub struct Config {
     pub global: GlobalConfig,
     /// Vigil's storage settings.
     pub storage: StorageConfig,
+    /// Globs of rule files (relative ones resolve against the config file's directory).
+    pub rule_files: Vec<String>,
+    /// Prometheus's `alerting` section: where alerts are sent.
+    pub alerting: vigil_rules::AlertingConfig,
     /// How remote write is received (Prometheus names these as feature flags).
     pub remote_write_receiver: RemoteWriteReceiverConfig,
     /// Prometheus's `otlp` section: how OTLP metrics are translated.
@@ -135,8 +139,10 @@ pub struct GlobalConfig {
     pub scrape_interval: Option<String>,
     /// Default scrape timeout (for scraping, once Vigil scrapes).
     pub scrape_timeout: Option<String>,
-    /// Default rule evaluation interval (for rules, once Vigil evaluates them).
+    /// Default rule evaluation interval (1m when unset).
     pub evaluation_interval: Option<String>,
+    /// Default offset rule groups evaluate at (`now - offset`; 0 when unset).
+    pub rule_query_offset: Option<String>,
 }
 
 /// Vigil's `storage` section.
@@ -245,6 +251,7 @@ impl Config {
             ("global.scrape_interval", self.global.scrape_interval.as_ref()),
             ("global.scrape_timeout", self.global.scrape_timeout.as_ref()),
             ("global.evaluation_interval", self.global.evaluation_interval.as_ref()),
+            ("global.rule_query_offset", self.global.rule_query_offset.as_ref()),
         ];
         for (key, value) in durations {
             if let Some(v) = value.filter(|v| parse_prometheus_duration(v).is_none()) {
@@ -255,6 +262,7 @@ impl Config {
             bail!("global.external_labels: invalid label name {name:?}");
         }
         self.otlp.check()?;
+        self.alerting.targets().map_err(anyhow::Error::msg)?;
         if self.storage.max_write_body_bytes == 0 || self.storage.max_write_decompressed_bytes == 0 {
             bail!("storage.max_write_body_bytes and storage.max_write_decompressed_bytes must be positive");
         }
@@ -303,6 +311,18 @@ mod tests {
         assert!(msg.starts_with(&format!("{}:2:3: ", path.display())), "{msg}");
         std::fs::write(&path, "").expect("write");
         assert_eq!(Config::load(&path).expect("empty file"), Config::default());
+    }
+
+    #[test]
+    fn reads_rule_files_and_alerting() {
+        let cfg = Config::parse(
+            "global:\n  evaluation_interval: 30s\nrule_files: ['rules/*.yml']\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:9093']\n",
+        )
+        .expect("valid");
+        assert_eq!(cfg.rule_files, vec!["rules/*.yml".to_string()]);
+        assert_eq!(cfg.alerting.targets().expect("targets")[0].url, "http://127.0.0.1:9093/api/v2/alerts");
+        let err = Config::parse("alerting:\n  alertmanagers:\n    - api_version: v1\n").expect_err("v1");
+        assert!(format!("{err:#}").contains("api_version"), "{err:#}");
     }
 
     #[test]

@@ -7,8 +7,11 @@
 //! [`api`] (parameter parsing, response formatting).
 
 pub mod api;
+pub mod check;
 pub mod cli;
 pub mod config;
+pub mod promqltest_cmd;
+pub mod rules_wiring;
 mod serve;
 pub mod state;
 pub mod storage_open;

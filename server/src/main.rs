@@ -4,10 +4,25 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use vigil_server::{Cli, Config, ServeOptions, run, shutdown_signal};
+use vigil_server::cli::Command;
+use vigil_server::{Cli, Config, ServeOptions, promqltest_cmd, run, shutdown_signal};
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("check") {
+        return vigil_server::check::main(&args[2..], &mut std::io::stdout(), &mut std::io::stderr());
+    }
     let cli = Cli::parse();
+    if let Some(Command::Promqltest { files }) = &cli.command {
+        return match promqltest_cmd::run(files, &mut std::io::stdout().lock()) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("vigil promqltest: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -33,6 +48,8 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
     let storage_path = cli.storage_path(&config);
     tracing::info!(version = vigil_server::api::VERSION, storage_path = %storage_path.display(), "starting vigil");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let opts = ServeOptions { listen_address: cli.listen_address, storage_path, config };
+    let engine = cli.engine_options();
+    let rules = cli.rules_options();
+    let opts = ServeOptions { listen_address: cli.listen_address, storage_path, config, engine, rules };
     runtime.block_on(run(opts, shutdown_signal()))
 }

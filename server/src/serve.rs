@@ -11,10 +11,11 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use vigil_query::Engine;
+use vigil_query::{Engine, EngineOptions};
 
 use crate::api::router;
 use crate::config::Config;
+use crate::rules_wiring::{RulesHandle, RulesOptions, default_external_url};
 use crate::state::AppState;
 use crate::storage_open::{self, OpenedStore};
 
@@ -27,6 +28,10 @@ pub struct ServeOptions {
     pub storage_path: PathBuf,
     /// The loaded configuration.
     pub config: Config,
+    /// Query engine settings (from the `--query.*` and `--enable-feature` flags).
+    pub engine: EngineOptions,
+    /// Rule engine flags.
+    pub rules: RulesOptions,
 }
 
 /// Binds `opts.listen_address` and serves until `shutdown` completes.
@@ -34,10 +39,12 @@ pub async fn run(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    crate::rules_wiring::check_at_startup(&opts.config, &opts.rules)?;
     let listener = TcpListener::bind(&opts.listen_address)
         .await
         .with_context(|| format!("binding {}", opts.listen_address))?;
-    serve_on(listener, opts, Engine::default(), shutdown).await
+    let engine = Engine::new(opts.engine.clone());
+    serve_on(listener, opts, engine, shutdown).await
 }
 
 /// Serves on an already bound listener with `engine`, until `shutdown` completes or the
@@ -48,9 +55,14 @@ pub async fn serve_on(
     engine: Engine,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let mut opts = opts;
     let state = AppState::new(engine, opts.config.api_settings());
     let addr = listener.local_addr().context("reading the listen address")?;
     tracing::info!(address = %addr, "listening");
+    if opts.rules.external_url.is_empty() {
+        opts.rules.external_url = default_external_url(&addr.to_string());
+    }
+    let hup = tokio::spawn(crate::rules_wiring::reload_on_sighup(state.clone()));
 
     let open_failed = Arc::new(Notify::new());
     let opener = tokio::spawn(open_store(state.clone(), opts.clone(), open_failed.clone()));
@@ -62,6 +74,7 @@ pub async fn serve_on(
         }
     };
     axum::serve(listener, router(state)).with_graceful_shutdown(stop).await.context("serving HTTP")?;
+    hup.abort();
 
     // Opening runs on a blocking thread that cannot be interrupted: wait for it, stop
     // the sync loop (letting a sync in flight finish), then close.
@@ -69,6 +82,12 @@ pub async fn serve_on(
     if let Some((task, stop_sync)) = running.sync_task {
         stop_sync.notify_one();
         let _ = task.await;
+    }
+    if let Some(rules) = running.rules {
+        // Stop evaluating (and send queued alerts) before the store goes away.
+        tokio::task::spawn_blocking(move || rules.stop())
+            .await
+            .context("stopping the rule engine panicked")?;
     }
     let started = Instant::now();
     let store = running.store;
@@ -81,6 +100,7 @@ pub async fn serve_on(
 struct RunningStore {
     store: Arc<OpenedStore>,
     sync_task: Option<(JoinHandle<()>, Arc<Notify>)>,
+    rules: Option<Arc<RulesHandle>>,
 }
 
 /// Opens the store, flips the server to ready and starts the periodic WAL sync.
@@ -111,13 +131,14 @@ async fn open_store(
         "store open, WAL replayed; ready"
     );
     state.set_ready(opened.storage());
+    let rules = crate::rules_wiring::start_rules(&state, opened.storage(), &opts.config, &opts.rules).await;
     let interval_ms = opts.config.storage.wal_sync_interval_ms();
     let sync_task = (interval_ms > 0).then(|| {
         let stop = Arc::new(Notify::new());
         let every = Duration::from_millis(interval_ms as u64);
         (tokio::spawn(sync_loop(opened.clone(), every, stop.clone())), stop)
     });
-    Ok(RunningStore { store: opened, sync_task })
+    Ok(RunningStore { store: opened, sync_task, rules })
 }
 
 /// Calls [`OpenedStore::sync`] every `every` until `stop` is notified.
@@ -193,6 +214,8 @@ mod tests {
             listen_address: addr.to_string(),
             storage_path: dir.path().to_path_buf(),
             config: Config::parse("storage:\n  wal_sync_interval: 10ms\n").expect("config"),
+            engine: EngineOptions::default(),
+            rules: RulesOptions::default(),
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve_on(listener, opts, Engine::default(), async {

@@ -11,6 +11,7 @@ use vigil_query::Engine;
 use vigil_storage::Storage;
 
 use crate::api::response::ApiError;
+use crate::rules_wiring::RulesHandle;
 
 /// Default largest remote-write body accepted (compressed): Prometheus senders send
 /// at most a few MB (2,000 samples per request by default), so this leaves ample room.
@@ -61,6 +62,7 @@ pub struct AppState {
 
 struct Inner {
     store: OnceLock<Arc<dyn Storage>>,
+    rules: OnceLock<Arc<RulesHandle>>,
     engine: Engine,
     settings: ApiSettings,
     exemplars: Arc<ExemplarStore>,
@@ -74,7 +76,15 @@ impl AppState {
         let exemplars = Arc::new(ExemplarStore::new(settings.max_exemplars));
         let deltas = Arc::new(DeltaState::new());
         let ingest_permits = Arc::new(Semaphore::new(MAX_CONCURRENT_OTLP_REQUESTS));
-        let inner = Inner { store: OnceLock::new(), engine, settings, exemplars, deltas, ingest_permits };
+        let inner = Inner {
+            store: OnceLock::new(),
+            rules: OnceLock::new(),
+            engine,
+            settings,
+            exemplars,
+            deltas,
+            ingest_permits,
+        };
         AppState { inner: Arc::new(inner) }
     }
 
@@ -99,6 +109,16 @@ impl AppState {
     /// The store, or the `unavailable` error while it is still opening.
     pub fn storage(&self) -> Result<Arc<dyn Storage>, ApiError> {
         self.inner.store.get().cloned().ok_or_else(ApiError::unavailable)
+    }
+
+    /// Hands over the running rule engine (once the store is open).
+    pub fn set_rules(&self, rules: Arc<RulesHandle>) {
+        let _ = self.inner.rules.set(rules);
+    }
+
+    /// The rule engine, once started.
+    pub fn rules(&self) -> Option<&Arc<RulesHandle>> {
+        self.inner.rules.get()
     }
 
     /// The query engine.

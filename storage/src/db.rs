@@ -19,41 +19,106 @@
 //! would restore it) but reports the error, so the client retries (an exact repeat is
 //! accepted silently).
 
+mod blocks;
+mod import;
+mod maintain;
+mod merge;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
-use crate::error::StorageError;
-use crate::head::{HashKeyed, Head, MemSeries};
+pub use import::ImportReport;
+pub use maintain::{Maintenance, MaintenanceReport};
+
+use crate::block::Block;
+use crate::error::{AppendError, StorageError};
+use crate::head::{HashKeyed, Head, HeadChunks, MemSeries};
 use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::metadata::MetricMetadata;
 use crate::sample::Sample;
-use crate::traits::{AppendOutcome, Appendable, Appender, Querier, SelectHints, Series};
+use crate::traits::{AppendOutcome, Appendable, Appender, Querier, SelectHints, Series, VecSampleIter};
 use crate::wal::record::{encode_metadata, encode_samples, encode_series};
-use crate::wal::{self, MetadataEntry, Record, RefSample, SEGMENT_SIZE, SyncPolicy, WalWriter};
+use crate::wal::{self, MetadataEntry, Record, RefSample, SEGMENT_SIZE, SyncPolicy, WalWriter, checkpoint};
 
 /// Name of the WAL directory inside the data directory.
 const WAL_DIR: &str = "wal";
+
+/// Name of the directory of blocks inside the data directory.
+const BLOCKS_DIR: &str = "blocks";
+
+/// Name of the directory of memory-mapped full head chunks inside the data directory.
+const HEAD_CHUNKS_DIR: &str = "chunks_head";
 
 /// File locked while a process has the data directory open; the OS drops the lock when
 /// the process dies, so a `kill -9` never leaves it stale.
 const LOCK_FILE: &str = "lock";
 
-/// How a [`Db`] is run.
+/// One hour in milliseconds.
+const HOUR_MS: i64 = 3_600_000;
+
+/// One day in milliseconds.
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// Default block range: Prometheus's 2h, a head of about 3h (1.5 ranges) in memory.
+pub const DEFAULT_BLOCK_RANGE_MS: i64 = 2 * HOUR_MS;
+
+/// Default retention of raw data: the 90 days users expect to keep on one machine.
+pub const DEFAULT_RETENTION_RAW_MS: i64 = 90 * DAY_MS;
+
+/// Upper bound of a compacted block's span, as Prometheus: larger blocks make retention
+/// coarse (whole blocks are dropped) for little gain in size.
+pub const MAX_BLOCK_SPAN_MS: i64 = 31 * DAY_MS;
+
+/// Divisor of the retention giving the largest compacted block (10% of retention), so
+/// retention drops at most about a tenth of the data at once.
+const RETENTION_SPAN_DIVISOR: i64 = 10;
+
+/// How a [`Db`] is run. Option names for the configuration (wired by the server):
+/// `storage.block_range` → [`DbOptions::block_range`], `storage.retention.raw` →
+/// [`DbOptions::retention_raw`], `storage.retention.size` → [`DbOptions::retention_size`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbOptions {
     /// When the WAL is fsynced; see [`SyncPolicy`].
     pub sync: SyncPolicy,
     /// Size at which a WAL segment is closed (default [`SEGMENT_SIZE`]).
     pub segment_size: u64,
+    /// Time span of a block cut from the head in ms (default [`DEFAULT_BLOCK_RANGE_MS`]).
+    /// The head's oldest range is written out once the head spans 1.5 ranges.
+    pub block_range: i64,
+    /// Blocks wholly older than this many ms before the newest sample are dropped
+    /// (default [`DEFAULT_RETENTION_RAW_MS`]; 0 keeps everything).
+    pub retention_raw: i64,
+    /// Cap on the total bytes of blocks; the oldest are dropped past it (0 = no cap).
+    pub retention_size: u64,
 }
 
 impl Default for DbOptions {
     fn default() -> Self {
-        DbOptions { sync: SyncPolicy::default(), segment_size: SEGMENT_SIZE }
+        DbOptions {
+            sync: SyncPolicy::default(),
+            segment_size: SEGMENT_SIZE,
+            block_range: DEFAULT_BLOCK_RANGE_MS,
+            retention_raw: DEFAULT_RETENTION_RAW_MS,
+            retention_size: 0,
+        }
+    }
+}
+
+impl DbOptions {
+    /// Largest span of a compacted block: 10% of the retention, at most
+    /// [`MAX_BLOCK_SPAN_MS`], at least one block range.
+    pub fn max_block_span(&self) -> i64 {
+        let by_retention = if self.retention_raw > 0 {
+            self.retention_raw / RETENTION_SPAN_DIVISOR
+        } else {
+            MAX_BLOCK_SPAN_MS
+        };
+        by_retention.min(MAX_BLOCK_SPAN_MS).max(self.block_range)
     }
 }
 
@@ -66,31 +131,75 @@ struct CommitState {
     accepted: Vec<RefSample>,
 }
 
-/// Vigil's storage on disk: an in-memory head recovered from and protected by a WAL.
-/// Shared by reference between threads; every method takes `&self`.
+/// Vigil's storage on disk: an in-memory head recovered from and protected by a WAL, and
+/// immutable blocks cut from the head. Shared by reference between threads; every method
+/// takes `&self`.
 pub struct Db {
     dir: PathBuf,
+    opts: DbOptions,
     /// Holds the directory lock for the life of the database.
     _lock: std::fs::File,
     head: Head,
+    /// Full head chunks on disk, memory-mapped.
+    spill: HeadChunks,
     commit: Mutex<CommitState>,
+    /// The blocks served, sorted by time; replaced as a whole when the set changes, so a
+    /// query works on one consistent set.
+    blocks: RwLock<Arc<Vec<Arc<Block>>>>,
+    /// Samples before this time are refused: blocks hold that range (the end of the newest
+    /// cut). Changed under the commit lock.
+    min_valid: AtomicI64,
+    /// The head serves samples from this time on; blocks serve those before. Raised to a
+    /// cut's boundary once its block is served, so the chunks the head keeps across the
+    /// boundary are not read twice and nothing retention dropped reappears.
+    head_floor: AtomicI64,
+    /// A lower bound of the head's samples at or after `min_valid` (`i64::MAX` if none).
+    head_min: AtomicI64,
+    /// The newest sample time the head has seen (`i64::MIN` if none).
+    head_max: AtomicI64,
+    /// One maintenance pass (block cut, retention, compaction) at a time.
+    maintenance: Mutex<()>,
+    /// Blocks found corrupt and moved aside since open.
+    corrupt_blocks: AtomicU64,
+    /// A block cut whose write failed, retried by the next maintenance pass.
+    pending_cut: Mutex<Option<maintain::PendingCut>>,
 }
 
 impl Db {
-    /// Opens (creating if needed) the database in `dir` and replays its WAL into the head.
-    /// A damaged WAL tail is cut with a warning; only I/O errors fail.
+    /// Opens (creating if needed) the database in `dir`: loads its blocks (moving aside
+    /// any that fail verification) and replays the WAL (checkpoint, then the later
+    /// segments) into the head, skipping samples a block already holds. A damaged WAL tail
+    /// is cut with a warning; only I/O errors fail.
     pub fn open(dir: &Path, opts: DbOptions) -> Result<Db, StorageError> {
+        if opts.block_range <= 0 {
+            return Err(StorageError::Invalid("block range must be positive".into()));
+        }
         let started = Instant::now();
         let wal_dir = dir.join(WAL_DIR);
-        std::fs::create_dir_all(&wal_dir)
-            .map_err(|e| StorageError::io(format!("creating {}", wal_dir.display()), e))?;
+        let blocks_dir = dir.join(BLOCKS_DIR);
+        for d in [&wal_dir, &blocks_dir] {
+            std::fs::create_dir_all(d)
+                .map_err(|e| StorageError::io(format!("creating {}", d.display()), e))?;
+        }
         let lock = lock_dir(dir)?;
+        let corrupt = AtomicU64::new(0);
+        let loaded = blocks::load(&blocks_dir, &corrupt)?;
+        let min_valid = loaded.iter().map(|b| b.meta().max_time).max().unwrap_or(i64::MIN);
         let head = Head::new();
-        let mut replayer = Replayer::new(&head);
-        let stats = wal::replay(&wal_dir, |r| replayer.apply(r))?;
+        let spill = HeadChunks::open(&dir.join(HEAD_CHUNKS_DIR))?;
+        let mut replayer = Replayer::new(&head, &spill, min_valid);
+        let ckpt = checkpoint::latest(&wal_dir)?;
+        if let Some((_, path)) = &ckpt {
+            wal::replay(path, |r| replayer.apply(r))?;
+        }
+        let ckpt_seq = ckpt.as_ref().map(|(n, _)| *n);
+        let stats = wal::replay_after(&wal_dir, ckpt_seq, |r| replayer.apply(r))?;
+        let (head_min, head_max) = (replayer.min_t, replayer.max_t);
         replayer.finish()?;
+        checkpoint::remove_obsolete(&wal_dir, ckpt_seq)?;
         let next = stats
             .last_segment
+            .max(ckpt_seq.unwrap_or(0))
             .checked_add(1)
             .ok_or_else(|| StorageError::Invalid("WAL segment numbers exhausted".into()))?;
         let wal = WalWriter::create(&wal_dir, next, opts.segment_size, opts.sync)?;
@@ -98,18 +207,68 @@ impl Db {
         tracing::info!(
             dir = %dir.display(),
             duration_ms = started.elapsed().as_millis() as u64,
+            blocks = loaded.len(),
             records = stats.records,
             series = head.num_series(),
             samples = head.num_samples(),
             truncated = stats.truncated,
-            "WAL replayed"
+            "storage opened"
         );
         Ok(Db {
             dir: dir.to_path_buf(),
+            opts,
             _lock: lock,
             head,
+            spill,
             commit: Mutex::new(CommitState { wal, buf: Vec::new(), accepted: Vec::new() }),
+            blocks: RwLock::new(Arc::new(loaded)),
+            min_valid: AtomicI64::new(min_valid),
+            head_floor: AtomicI64::new(min_valid),
+            head_min: AtomicI64::new(head_min),
+            head_max: AtomicI64::new(head_max),
+            maintenance: Mutex::new(()),
+            corrupt_blocks: corrupt,
+            pending_cut: Mutex::new(None),
         })
+    }
+
+    /// Head statistics and the top `limit` metric names, label names and label pairs by
+    /// cardinality, for `/api/v1/status/tsdb`.
+    pub fn tsdb_stats(&self, limit: usize) -> crate::stats::TsdbStats {
+        let mut out = crate::stats::TsdbStats {
+            num_series: self.head.num_series(),
+            num_samples: self.head.num_samples(),
+            ..Default::default()
+        };
+        self.head.stats(limit, &mut out);
+        let (lo, hi) = (self.head_min.load(Ordering::Relaxed), self.head_max.load(Ordering::Relaxed));
+        if lo <= hi {
+            out.min_time = Some(lo.max(self.head_floor.load(Ordering::Relaxed)));
+            out.max_time = Some(hi);
+        }
+        out
+    }
+
+    /// The options the database runs with.
+    pub fn options(&self) -> &DbOptions {
+        &self.opts
+    }
+
+    /// Metadata of the blocks served, oldest first.
+    pub fn blocks(&self) -> Vec<crate::block::BlockMeta> {
+        self.blocks.read().iter().map(|b| b.meta().clone()).collect()
+    }
+
+    /// Blocks found corrupt (at open or by a read) and moved aside since open; the
+    /// server exports it in `/metrics`.
+    pub fn corrupt_blocks(&self) -> u64 {
+        self.corrupt_blocks.load(Ordering::Relaxed)
+    }
+
+    /// Samples before this time are refused (blocks hold that range); `i64::MIN` before
+    /// the first block.
+    pub fn min_valid_time(&self) -> i64 {
+        self.min_valid.load(Ordering::Relaxed)
     }
 
     /// The data directory.
@@ -140,11 +299,62 @@ impl Db {
         state.wal.sync()
     }
 
+    /// Deletes the samples in `[mint, maxt]` of every series matching `matchers` (which
+    /// must not be empty), in the head and in blocks; queries stop returning them at
+    /// once. The head's deletions are logged in the WAL first; each block gets a
+    /// tombstones file (see `block/FORMAT.md`), applied for good by compaction or
+    /// [`Db::clean_tombstones`]. Returns the head series touched.
+    pub fn delete_series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<u64, StorageError> {
+        if matchers.is_empty() {
+            return Err(StorageError::Invalid("delete_series needs at least one matcher".into()));
+        }
+        // A block cut in progress must not write samples this deletion removes into a
+        // block that then misses its tombstones.
+        let _no_maintenance = self.maintenance.lock();
+        let series = self.head.matching_series(matchers);
+        {
+            let mut guard = self.commit.lock();
+            let state = &mut *guard;
+            state.buf.clear();
+            if series.iter().any(|s| !s.is_logged()) {
+                encode_series(
+                    &mut state.buf,
+                    series.iter().filter(|s| !s.is_logged()).map(|s| (s.id, &s.labels)),
+                );
+            }
+            let entries: Vec<wal::Tombstone> =
+                series.iter().map(|s| wal::Tombstone { id: s.id, mint, maxt }).collect();
+            if !entries.is_empty() {
+                wal::record::encode_tombstones(&mut state.buf, &entries);
+            }
+            state.wal.write(&state.buf)?;
+            for s in &series {
+                s.set_logged();
+                let n = s.delete_range(mint, maxt, Some(&self.spill));
+                self.head.sub_sample_count(n);
+            }
+            if state.wal.policy() == SyncPolicy::Always {
+                state.wal.sync()?;
+            }
+        }
+        for b in self.blocks_in(mint, maxt) {
+            b.add_tombstones(matchers, mint, maxt)?;
+        }
+        Ok(series.len() as u64)
+    }
+
     /// Runs the commit protocol (see the module doc) for one batch.
-    fn commit_batch(&self, batch: &Batch) -> Result<AppendOutcome, StorageError> {
+    fn commit_batch(&self, batch: &mut Batch) -> Result<AppendOutcome, StorageError> {
         let mut out = AppendOutcome::default();
         let mut guard = self.commit.lock();
         let state = &mut *guard;
+        // A series that garbage collection removed after the batch looked it up is
+        // looked up again (and recreated): the removed one is no longer queryable.
+        for s in batch.series.iter_mut() {
+            if s.is_removed() {
+                *s = self.head.get_or_create(&s.labels.clone())?;
+            }
+        }
         state.buf.clear();
         state.accepted.clear();
 
@@ -154,10 +364,16 @@ impl Db {
                 batch.series.iter().filter(|s| !s.is_logged()).map(|s| (s.id, &s.labels)),
             );
         }
+        let min_valid = self.min_valid.load(Ordering::Relaxed);
         for run in batch.runs() {
             let series = &batch.series[run.series];
             let mut data = series.lock();
             for s in &batch.samples[run.samples.clone()] {
+                if s.t < min_valid {
+                    // A block already holds this time range.
+                    out.reject(&series.labels, s.t, AppendError::OutOfOrder);
+                    continue;
+                }
                 let v = s.v.to_bits();
                 match data.check(s.t, v) {
                     Ok(store) => {
@@ -209,12 +425,26 @@ impl Db {
             let (mine, later) = rest.split_at(n);
             let mut data = series.lock();
             for s in mine {
-                series.store_locked(&mut data, s.t, s.v);
+                series.store_locked(&mut data, s.t, s.v, Some(&self.spill));
             }
             data.pending = None;
             rest = later;
         }
         self.head.add_sample_count(accepted.len() as u64);
+        if let (Some(lo), Some(hi)) = (accepted.iter().map(|s| s.t).min(), accepted.iter().map(|s| s.t).max())
+        {
+            self.note_head_times(lo, hi);
+        }
+    }
+
+    /// Widens the head's known time bounds.
+    fn note_head_times(&self, lo: i64, hi: i64) {
+        if lo < self.head_min.load(Ordering::Relaxed) {
+            self.head_min.fetch_min(lo, Ordering::Relaxed);
+        }
+        if hi > self.head_max.load(Ordering::Relaxed) {
+            self.head_max.fetch_max(hi, Ordering::Relaxed);
+        }
     }
 }
 
@@ -239,13 +469,44 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
     }
 }
 
+impl Db {
+    /// The blocks overlapping `[mint, maxt]`.
+    fn blocks_in(&self, mint: i64, maxt: i64) -> Vec<Arc<Block>> {
+        self.blocks.read().iter().filter(|b| b.meta().overlaps(mint, maxt)).cloned().collect()
+    }
+}
+
 impl Querier for Db {
     fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<Series>, StorageError> {
-        self.head.select(matchers, hints)
+        if matchers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sources = Vec::new();
+        for b in self.blocks_in(hints.start, hints.end) {
+            let found = b.select(matchers, hints.start, hints.end)?;
+            sources.push(
+                found
+                    .into_iter()
+                    .map(|(labels, s)| Series { labels, samples: Box::new(VecSampleIter::new(s)) })
+                    .collect(),
+            );
+        }
+        let floor = self.head_floor.load(Ordering::Relaxed);
+        let head_hints = SelectHints { start: hints.start.max(floor), ..hints.clone() };
+        sources.push(self.head.select(matchers, &head_hints)?);
+        Ok(merge::merge_series(sources))
     }
 
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, StorageError> {
-        self.head.label_names(matchers, mint, maxt)
+        let mut names: std::collections::BTreeSet<String> = self
+            .head
+            .label_names(matchers, mint.max(self.head_floor.load(Ordering::Relaxed)), maxt)?
+            .into_iter()
+            .collect();
+        for b in self.blocks_in(mint, maxt) {
+            names.extend(b.label_names(matchers)?);
+        }
+        Ok(names.into_iter().collect())
     }
 
     fn label_values(
@@ -255,7 +516,15 @@ impl Querier for Db {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, StorageError> {
-        self.head.label_values(name, matchers, mint, maxt)
+        let mut values: std::collections::BTreeSet<String> = self
+            .head
+            .label_values(name, matchers, mint.max(self.head_floor.load(Ordering::Relaxed)), maxt)?
+            .into_iter()
+            .collect();
+        for b in self.blocks_in(mint, maxt) {
+            values.extend(b.label_values(name, matchers)?);
+        }
+        Ok(values.into_iter().collect())
     }
 
     fn metadata(&self) -> Vec<(String, Vec<MetricMetadata>)> {
@@ -355,16 +624,24 @@ impl Appender for DbAppender<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<AppendOutcome, StorageError> {
-        if let Some(e) = self.error {
+        let mut me = *self;
+        if let Some(e) = me.error {
             return Err(e);
         }
-        self.db.commit_batch(&self.batch)
+        me.db.commit_batch(&mut me.batch)
     }
 }
 
 /// Applies WAL records to the head at start, with the same rules as commits.
 struct Replayer<'a> {
     head: &'a Head,
+    spill: &'a HeadChunks,
+    /// Samples before this time are in blocks already and skipped.
+    min_valid: i64,
+    /// Oldest sample time stored.
+    min_t: i64,
+    /// Newest sample time stored.
+    max_t: i64,
     /// Series by the id their records carry (which may differ from the head's id).
     by_wal_id: HashKeyed<Arc<MemSeries>>,
     samples: u64,
@@ -374,8 +651,19 @@ struct Replayer<'a> {
 }
 
 impl<'a> Replayer<'a> {
-    fn new(head: &'a Head) -> Self {
-        Replayer { head, by_wal_id: HashKeyed::default(), samples: 0, rejected: 0, unknown: 0, error: None }
+    fn new(head: &'a Head, spill: &'a HeadChunks, min_valid: i64) -> Self {
+        Replayer {
+            head,
+            spill,
+            min_valid,
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+            by_wal_id: HashKeyed::default(),
+            samples: 0,
+            rejected: 0,
+            unknown: 0,
+            error: None,
+        }
     }
 
     fn apply(&mut self, record: Record) {
@@ -395,9 +683,16 @@ impl<'a> Replayer<'a> {
             Record::Samples(samples) => {
                 let mut stored = 0;
                 for s in samples {
+                    if s.t < self.min_valid {
+                        continue;
+                    }
                     match self.by_wal_id.get(&u64::from(s.id)) {
-                        Some(series) => match series.append(s.t, s.v) {
-                            Ok(()) => stored += 1,
+                        Some(series) => match series.append(s.t, s.v, Some(self.spill)) {
+                            Ok(()) => {
+                                stored += 1;
+                                self.min_t = self.min_t.min(s.t);
+                                self.max_t = self.max_t.max(s.t);
+                            }
                             Err(_) => self.rejected += 1,
                         },
                         None => self.unknown += 1,
@@ -409,6 +704,14 @@ impl<'a> Replayer<'a> {
             Record::Metadata(entries) => {
                 for e in entries {
                     self.head.add_metadata(e.family, e.meta);
+                }
+            }
+            Record::Tombstones(entries) => {
+                for e in entries {
+                    if let Some(series) = self.by_wal_id.get(&u64::from(e.id)) {
+                        let n = series.delete_range(e.mint, e.maxt, Some(self.spill));
+                        self.head.sub_sample_count(n);
+                    }
                 }
             }
         }
@@ -433,3 +736,6 @@ impl<'a> Replayer<'a> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod block_tests;

@@ -5,11 +5,33 @@
 //! through: [`Appender`] to write samples and [`Querier`] to read them. The storage
 //! knows nothing of PromQL or HTTP.
 //!
-//! Layout (after Prometheus's `tsdb/`): [`chunk`] encodes a series' samples (Gorilla
-//! XOR chunks), [`wal`] logs every commit in checksummed segment files, the private
-//! `head` module keeps all series in memory (striped hash map, roaring postings, open
-//! and full chunks), and [`db`] ties them together: [`Db`] replays the WAL at open and
-//! runs the commit protocol. Each on-disk format has a `FORMAT.md` beside its code.
+//! Layout (after Prometheus's `tsdb/`): [`chunk`] encodes a series' samples in the head
+//! (Gorilla XOR chunks), [`wal`] logs every commit in checksummed segment files and
+//! condenses them into checkpoints, the private `head` module keeps recent series in
+//! memory (striped hash map, roaring postings, open and full chunks), [`block`] writes
+//! and reads immutable block directories (`meta.json`, the private `index` module's
+//! index, zstd-compressed chunks re-encoded for size), and [`db`] ties them together:
+//! [`Db`] replays the WAL at open, runs the commit protocol, merges blocks and head in
+//! queries, and its maintenance pass ([`Db::maintain`], or a thread started by
+//! [`Db::spawn_maintenance`]) cuts blocks from the head, truncates the WAL, applies
+//! retention, compacts and moves corrupt blocks aside. Each on-disk format has a
+//! `FORMAT.md` beside its code.
+//!
+//! Data directory: `wal/` (segments and `checkpoint.N/`), `blocks/<id>/`,
+//! `chunks_head/` (full head chunks, memory-mapped; rebuilt from the WAL at open) and
+//! `lock`.
+//!
+//! Storage-side APIs for the server: [`Db::maintain`] / [`Db::spawn_maintenance`],
+//! [`Db::delete_series`] and [`Db::clean_tombstones`] (`/api/v1/admin/tsdb/…`),
+//! [`Db::snapshot`] (backups: restore by serving the snapshot directory),
+//! [`Db::import`] (backfill for `vigil import`), [`Db::tsdb_stats`]
+//! (`/api/v1/status/tsdb`), [`Db::corrupt_blocks`] (for `/metrics`) and [`Db::blocks`].
+//!
+//! Options ([`DbOptions`]), with the configuration names the server maps to them:
+//! `storage.block_range` → `block_range` (ms, default 2h), `storage.retention.raw` →
+//! `retention_raw` (ms, default 90d, 0 = forever), `storage.retention.size` →
+//! `retention_size` (bytes of blocks, 0 = no cap); compacted blocks span at most
+//! [`DbOptions::max_block_span`] (10% of retention, at most 31 days).
 //!
 //! Public surface:
 //! - data model: [`Labels`], [`Label`], [`LabelsBuilder`], [`Matcher`], [`MatchOp`],
@@ -17,21 +39,31 @@
 //! - interfaces: [`Appender`] (with the provided `append_many`), [`Appendable`],
 //!   [`AppendOutcome`], [`Querier`], [`SelectHints`], [`Series`], [`SampleIter`],
 //!   [`Storage`]; errors [`StorageError`] and [`AppendError`];
-//! - the store: [`Db`], [`DbOptions`], [`SyncPolicy`] (when the WAL is fsynced);
+//! - the store: [`Db`], [`DbOptions`], [`SyncPolicy`] (when the WAL is fsynced),
+//!   [`db::Maintenance`], [`db::MaintenanceReport`], [`db::ImportReport`],
+//!   [`block::BlockMeta`], [`stats::TsdbStats`];
 //! - codecs for benches and tools: [`chunk::XorChunk`], [`chunk::XorEncoder`],
-//!   [`chunk::XorIter`], and the WAL's [`wal::record`] and [`wal::replay`];
+//!   [`chunk::XorIter`], [`block::encode_chunk`] and [`block::decode_chunk`] (the
+//!   at-rest encoding, before zstd) and the WAL's [`wal::record`] and [`wal::replay`];
 //! - [`memory::MemStorage`], a plain in-memory store for tests of the layers above and
-//!   the reference model the head is tested against.
+//!   the reference model the head and `Db` are tested against.
+//!
+//! Not done yet: an out-of-order window (late samples are refused as in Prometheus), a
+//! downsampled tier, and an FST for regex matchers over label values (the block index
+//! keeps a sorted value dictionary and tests each value).
 
+pub mod block;
 pub mod chunk;
 pub mod db;
 mod error;
 mod head;
+mod index;
 mod labels;
 mod matcher;
 pub mod memory;
 mod metadata;
 mod sample;
+pub mod stats;
 mod traits;
 mod varint;
 pub mod wal;

@@ -33,6 +33,17 @@ impl MemStorage {
         self.metadata.write().clear();
     }
 
+    /// Deletes the samples in `[mint, maxt]` of the series matching every matcher.
+    pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) {
+        let mut map = self.series.write();
+        for (labels, samples) in map.iter_mut() {
+            if matchers.iter().all(|m| m.matches_labels(labels)) {
+                samples.retain(|s| s.t < mint || s.t > maxt);
+            }
+        }
+        map.retain(|_, s| !s.is_empty());
+    }
+
     /// Appends one sample directly, with the head's rules.
     pub fn add(&self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
         let mut map = self.series.write();

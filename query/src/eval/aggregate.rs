@@ -220,6 +220,9 @@ fn select_k(op: AggOp, input: Vec<Ser>, member: &[usize], ngroups: usize, k: &[f
         }
         for members in &mut by_group {
             let val = |i: &usize| input[*i].vals[step].unwrap_or(f64::NAN);
+            if op != AggOp::Limitk {
+                *members = go_heap_select(members, k, op == AggOp::Topk, |i| val(&i));
+            }
             match op {
                 // NaN counts as the smallest value for topk and the largest for bottomk.
                 AggOp::Topk => members.sort_by(|a, b| {
@@ -248,22 +251,91 @@ fn select_k(op: AggOp, input: Vec<Ser>, member: &[usize], ngroups: usize, k: &[f
     out
 }
 
-/// Where a series falls in [0, 1] for `limit_ratio`: its label hash (xxh64 over
-/// name, 0xff, value, 0xff, as Prometheus hashes labels) scaled by u64::MAX, so the
-/// same series are chosen by every query and every server.
+/// Picks `k` of `members` (in input order) for `topk` (`top`) or `bottomk` the way
+/// Prometheus does: a binary heap of the best `k` so far, replacing its root only by a
+/// strictly better value. Which of several equal values survive depends on that heap's
+/// exact moves, so they are replayed here (Go's `container/heap`).
+fn go_heap_select(members: &[usize], k: usize, top: bool, val: impl Fn(usize) -> f64) -> Vec<usize> {
+    // The root is the worst kept value; NaN is always "worse".
+    let less = |a: usize, b: usize| {
+        let (x, y) = (val(a), val(b));
+        x.is_nan() || if top { x < y } else { x > y }
+    };
+    let mut h: Vec<usize> = Vec::with_capacity(k);
+    for &m in members {
+        if h.len() < k {
+            h.push(m);
+            let last = h.len() - 1;
+            heap_up(&mut h, last, &less);
+        } else if k > 0 {
+            let (root, v) = (val(h[0]), val(m));
+            let better = if top { root < v } else { root > v };
+            if better || (root.is_nan() && !v.is_nan()) {
+                h[0] = m;
+                if k > 1 && !heap_down(&mut h, 0, &less) {
+                    heap_up(&mut h, 0, &less);
+                }
+            }
+        }
+    }
+    h
+}
+
+fn heap_up(h: &mut [usize], mut j: usize, less: &impl Fn(usize, usize) -> bool) {
+    while j > 0 {
+        let i = (j - 1) / 2;
+        if !less(h[j], h[i]) {
+            break;
+        }
+        h.swap(i, j);
+        j = i;
+    }
+}
+
+/// Sifts `i0` down; true if it moved.
+fn heap_down(h: &mut [usize], i0: usize, less: &impl Fn(usize, usize) -> bool) -> bool {
+    let n = h.len();
+    let mut i = i0;
+    loop {
+        let j1 = 2 * i + 1;
+        if j1 >= n {
+            break;
+        }
+        let mut j = j1;
+        if j1 + 1 < n && less(h[j1 + 1], h[j1]) {
+            j = j1 + 1;
+        }
+        if !less(h[j], h[i]) {
+            break;
+        }
+        h.swap(i, j);
+        i = j;
+    }
+    i > i0
+}
+
+/// Where a series falls in [0, 1] for `limit_ratio`: its label hash scaled by
+/// u64::MAX, so the same series are chosen by every query and every server. The hash
+/// is Prometheus's (`stringlabels` build, the default since 3.0): xxh64 over each
+/// name and value, each preceded by its length as a uvarint.
 fn ratio_offset(labels: &Labels) -> f64 {
     let mut buf = Vec::new();
     for l in labels.iter() {
+        push_uvarint(&mut buf, l.name.len());
         buf.extend_from_slice(l.name.as_bytes());
-        buf.push(LABEL_SEPARATOR);
+        push_uvarint(&mut buf, l.value.len());
         buf.extend_from_slice(l.value.as_bytes());
-        buf.push(LABEL_SEPARATOR);
     }
     xxhash_rust::xxh64::xxh64(&buf, 0) as f64 / u64::MAX as f64
 }
 
-/// Byte between label names and values in Prometheus's label hash.
-const LABEL_SEPARATOR: u8 = 0xff;
+fn push_uvarint(buf: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        buf.push((n & 0x7f) as u8 | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+}
 
 /// `limit_ratio(r, v)`: keeps the series whose offset lies below `r` (or, for a
 /// negative `r`, at or above `1 + r`), at every step.

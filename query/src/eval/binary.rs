@@ -380,6 +380,8 @@ mod tests {
             cancel: Default::default(),
             warnings: vec![],
             infos: vec![],
+            loaded_samples: 0,
+            peak_samples: Default::default(),
         }
     }
 

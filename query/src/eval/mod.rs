@@ -118,6 +118,10 @@ pub(crate) struct Evaluator<'a> {
     pub cancel: crate::engine::CancelToken,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
+    /// Samples read by selectors so far (the `totalQueryableSamples` statistic).
+    pub loaded_samples: u64,
+    /// Largest sample count one value held (the `peakSamples` statistic).
+    pub peak_samples: std::sync::atomic::AtomicUsize,
 }
 
 impl Evaluator<'_> {
@@ -161,6 +165,7 @@ impl Evaluator<'_> {
 
     /// Fails when a value would hold more samples than allowed.
     pub(crate) fn check_samples(&self, n: usize) -> Result<(), QueryError> {
+        self.peak_samples.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
         if n > self.max_samples {
             return Err(QueryError::TooManySamples("query execution"));
         }
@@ -318,6 +323,7 @@ impl Evaluator<'_> {
                 out.push((s.labels, pts));
             }
         }
+        self.loaded_samples += total as u64;
         self.check_samples(total)?;
         Ok(out)
     }

@@ -67,6 +67,7 @@ pub(super) fn range_input(ev: &mut Evaluator<'_>, e: &Expr, g: &Grid) -> Result<
                         samples.push(x);
                     }
                 }
+                ev.loaded_samples += samples.len() as u64;
                 if !samples.is_empty() {
                     // Prometheus counts what one step holds at a time: the fullest window.
                     total += if g.n == 1 { samples.len() } else { fullest_window(&samples, *range) };

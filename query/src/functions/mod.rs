@@ -78,6 +78,12 @@ const OTHER_FUNCTIONS: &[&str] = &[
     "sort_by_label_desc",
     "absent",
     "histogram_quantile",
+    "histogram_fraction",
+    "histogram_count",
+    "histogram_sum",
+    "histogram_avg",
+    "histogram_stddev",
+    "histogram_stdvar",
     "info",
     "min_of",
     "max_of",
@@ -260,6 +266,13 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], g: &Grid) 
             Ok(Val::Vector(vec![Ser { labels, drop_name: false, vals }]))
         }
         "histogram_quantile" => histogram_quantile(ev, args, g),
+        "histogram_fraction" => histogram_fraction(ev, args, g),
+        // These read native histograms only; float samples (all Vigil stores) are
+        // ignored, as Prometheus ignores them.
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
+            ev.eval_vector(arg(args, 0, name)?, g)?;
+            Ok(Val::Vector(Vec::new()))
+        }
         "info" => crate::info::info(ev, args, g),
         other => Err(QueryError::Execution(format!("function {other}() is not supported yet"))),
     }
@@ -498,7 +511,30 @@ fn histogram_quantile(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result
     let name = "histogram_quantile";
     let phi = ev.eval_scalar(arg(args, 0, name)?, g)?;
     ev.check_quantile_param(&phi, name, 0);
-    let v = ev.eval_vector(arg(args, 1, name)?, g)?;
+    classic_buckets(ev, args, g, name, 1, |step, buckets| bucket_quantile(phi[step], buckets))
+}
+
+/// `histogram_fraction(lower, upper, buckets)` over classic buckets.
+fn histogram_fraction(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result<Val, QueryError> {
+    let name = "histogram_fraction";
+    let lower = ev.eval_scalar(arg(args, 0, name)?, g)?;
+    let upper = ev.eval_scalar(arg(args, 1, name)?, g)?;
+    classic_buckets(ev, args, g, name, 2, |step, buckets| {
+        crate::histogram::bucket_fraction(lower[step], upper[step], buckets)
+    })
+}
+
+/// Groups argument `arg_index` into classic histograms by their labels without `le`
+/// and computes `f` per step over each group's buckets.
+fn classic_buckets(
+    ev: &mut Evaluator<'_>,
+    args: &[Expr],
+    g: &Grid,
+    name: &str,
+    arg_index: usize,
+    f: impl Fn(usize, &mut Vec<Bucket>) -> (f64, bool),
+) -> Result<Val, QueryError> {
+    let v = ev.eval_vector(arg(args, arg_index, name)?, g)?;
     let mut gid: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<(Labels, Vec<(f64, usize)>)> = Vec::new();
     for (i, s) in v.iter().enumerate() {
@@ -508,7 +544,7 @@ fn histogram_quantile(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result
                 "PromQL warning: bucket label \"le\" is missing or has a malformed value of {raw:?} for metric name {:?}",
                 s.labels.metric_name().unwrap_or("")
             );
-            ev.warn(text, name, Some(1));
+            ev.warn(text, name, Some(arg_index));
             continue;
         };
         // The name stays in the key (dropped at the end), as with delayed name removal.
@@ -530,7 +566,7 @@ fn histogram_quantile(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result
                 members.iter().filter_map(|&(le, i)| v[i].vals[step].map(|c| Bucket { upper: le, count: c })),
             );
             if !buckets.is_empty() {
-                let (q, forced) = bucket_quantile(phi[step], &mut buckets);
+                let (q, forced) = f(step, &mut buckets);
                 *slot = Some(q);
                 forced_monotonic |= forced;
             }
@@ -539,9 +575,9 @@ fn histogram_quantile(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result
             let metric =
                 members.first().and_then(|&(_, i)| v[i].labels.metric_name()).unwrap_or("").to_string();
             let text = format!(
-                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {metric:?}"
+                "PromQL info: input to {name} needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#{name}) for metric name {metric:?}"
             );
-            ev.info(text, name, Some(1));
+            ev.info(text, name, Some(arg_index));
         }
         out.push(Ser { labels, drop_name: true, vals });
     }

@@ -9,9 +9,11 @@ mod metadata;
 mod otlp;
 pub mod params;
 mod query;
+mod query_tools;
 pub mod response;
 #[cfg(test)]
 mod router_tests;
+mod rules;
 mod status;
 mod write;
 
@@ -35,12 +37,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/metrics", post(otlp::metrics).layer(DefaultBodyLimit::max(write_limit)))
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route("/api/v1/format_query", get(query_tools::format_query).post(query_tools::format_query))
+        .route("/api/v1/parse_query", get(query_tools::parse_query).post(query_tools::parse_query))
         .route("/api/v1/query_exemplars", get(exemplars::query_exemplars).post(exemplars::query_exemplars))
         .route("/api/v1/series", get(labels::series).post(labels::series))
         .route("/api/v1/labels", get(labels::label_names).post(labels::label_names))
         .route("/api/v1/label/{name}/values", get(labels::label_values))
         .route("/api/v1/metadata", get(metadata::metadata))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts))
+        .route("/-/reload", post(rules::reload).put(rules::reload))
+        .route("/metrics", get(rules::metrics))
         .route("/-/healthy", get(status::healthy))
         .route("/-/ready", get(status::ready))
         .with_state(state)

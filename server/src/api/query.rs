@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
-use vigil_query::{QueryError, QueryOptions, QueryResult, Value};
+use vigil_query::{CancelToken, QueryError, QueryOptions, QueryResult, QueryStats, Value};
 use vigil_storage::Labels;
 
 use super::json;
@@ -27,12 +27,18 @@ pub async fn instant(State(state): State<AppState>, params: Params) -> Result<Ap
     let limit = params.limit()?;
     let time = params.time_or("time", now_ms())?;
     let opts = query_options(&params)?;
+    let stats = wants_stats(&params);
     let query = params.get("query").unwrap_or("").to_string();
     let engine = state.engine().clone();
-    let result = tokio::task::spawn_blocking(move || engine.instant_query(&*store, &query, time, &opts))
-        .await
-        .map_err(|e| ApiError::internal(format!("query evaluation panicked: {e}")))?;
-    Ok(format_result(result.map_err(query_error)?, limit))
+    let guard = CancelOnDrop::default();
+    let cancel = guard.0.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        engine.instant_query_cancellable(&*store, &query, time, &opts, &cancel)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("query evaluation panicked: {e}")))?;
+    drop(guard);
+    Ok(format_answer(result.map_err(query_error)?, limit, stats))
 }
 
 /// `GET|POST /api/v1/query_range`.
@@ -58,13 +64,34 @@ pub async fn range(State(state): State<AppState>, params: Params) -> Result<ApiS
     }
     let opts = query_options(&params)?;
     let limit = params.limit()?;
+    let stats = wants_stats(&params);
     let query = params.get("query").unwrap_or("").to_string();
     let engine = state.engine().clone();
-    let result =
-        tokio::task::spawn_blocking(move || engine.range_query(&*store, &query, start, end, step, &opts))
-            .await
-            .map_err(|e| ApiError::internal(format!("query evaluation panicked: {e}")))?;
-    Ok(format_result(result.map_err(query_error)?, limit))
+    let guard = CancelOnDrop::default();
+    let cancel = guard.0.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        engine.range_query_cancellable(&*store, &query, start, end, step, &opts, &cancel)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("query evaluation panicked: {e}")))?;
+    drop(guard);
+    Ok(format_answer(result.map_err(query_error)?, limit, stats))
+}
+
+/// Cancels the query when dropped: axum drops a handler's future when the client
+/// disconnects, and the evaluation on the blocking thread then stops at its next check.
+#[derive(Default)]
+struct CancelOnDrop(CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Prometheus adds `stats` to the answer for any non-empty `stats` parameter.
+fn wants_stats(params: &Params) -> bool {
+    params.get("stats").is_some_and(|s| !s.is_empty())
 }
 
 /// `timeout` and `lookback_delta`, as the engine takes them.
@@ -96,7 +123,12 @@ pub fn query_error(err: QueryError) -> ApiError {
 /// The `data` of a query answer: `{"resultType":…,"result":…}`, cut to `limit` series
 /// (0 = all) with Prometheus's warning when cut.
 pub fn format_result(result: QueryResult, limit: usize) -> ApiSuccess {
-    let QueryResult { mut value, mut warnings, infos } = result;
+    format_answer(result, limit, false)
+}
+
+/// [`format_result`] with the `stats` object Prometheus adds when asked for.
+pub fn format_answer(result: QueryResult, limit: usize, with_stats: bool) -> ApiSuccess {
+    let QueryResult { mut value, mut warnings, infos, stats } = result;
     let truncated = match &mut value {
         Value::Vector(v) if limit > 0 && v.len() > limit => {
             v.truncate(limit);
@@ -115,8 +147,39 @@ pub fn format_result(result: QueryResult, limit: usize) -> ApiSuccess {
     json::push_str(&mut data, value.type_name());
     data.push_str(r#","result":"#);
     push_value(&mut data, &value);
+    if with_stats {
+        data.push_str(r#","stats":"#);
+        push_stats(&mut data, &stats);
+    }
     data.push('}');
     ApiSuccess { data, warnings, infos }
+}
+
+/// Prometheus's `stats` object: timings in seconds and sample counts. Per-step counts
+/// are left out, as Prometheus leaves them out unless `promql-per-step-stats` is on.
+fn push_stats(out: &mut String, s: &QueryStats) {
+    let eval = s.preparation + s.inner_eval + s.result_sort;
+    let timings = [
+        ("evalTotalTime", eval),
+        ("resultSortTime", s.result_sort),
+        ("queryPreparationTime", s.preparation),
+        ("innerEvalTime", s.inner_eval),
+        ("execQueueTime", Duration::ZERO),
+        ("execTotalTime", eval),
+    ];
+    out.push_str(r#"{"timings":{"#);
+    for (i, (name, d)) in timings.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json::push_str(out, name);
+        out.push(':');
+        out.push_str(&d.as_secs_f64().to_string());
+    }
+    out.push_str(&format!(
+        r#"}},"samples":{{"totalQueryableSamples":{},"peakSamples":{}}}}}"#,
+        s.total_queryable_samples, s.peak_samples
+    ));
 }
 
 fn push_metric(out: &mut String, labels: &Labels) {
@@ -177,7 +240,35 @@ mod tests {
     use vigil_storage::Sample;
 
     fn result(value: Value) -> QueryResult {
-        QueryResult { value, warnings: vec![], infos: vec![] }
+        QueryResult { value, warnings: vec![], infos: vec![], stats: QueryStats::default() }
+    }
+
+    #[test]
+    fn dropping_the_request_cancels_its_query() {
+        let guard = CancelOnDrop::default();
+        let token = guard.0.clone();
+        assert!(!token.is_cancelled());
+        drop(guard);
+        assert!(token.is_cancelled());
+    }
+
+    #[test]
+    fn stats_object_has_prometheus_shape() {
+        let mut r = result(Value::Scalar { t: 0, v: 1.0 });
+        r.stats.total_queryable_samples = 7;
+        r.stats.peak_samples = 3;
+        r.stats.inner_eval = Duration::from_millis(1500);
+        let data: serde_json::Value = serde_json::from_str(&format_answer(r, 0, true).data).expect("json");
+        let stats = &data["stats"];
+        assert_eq!(stats["samples"]["totalQueryableSamples"], 7);
+        assert_eq!(stats["samples"]["peakSamples"], 3);
+        assert_eq!(stats["timings"]["innerEvalTime"], 1.5);
+        assert_eq!(stats["timings"]["evalTotalTime"], 1.5);
+        for k in ["resultSortTime", "queryPreparationTime", "execQueueTime", "execTotalTime"] {
+            assert!(stats["timings"][k].is_f64() || stats["timings"][k].is_u64(), "{k}");
+        }
+        let plain = result(Value::Scalar { t: 0, v: 1.0 });
+        assert!(!format_answer(plain, 0, false).data.contains("stats"));
     }
 
     #[test]

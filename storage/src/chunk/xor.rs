@@ -54,6 +54,11 @@ impl XorChunk {
         &self.bytes
     }
 
+    /// A chunk without samples.
+    pub fn empty() -> Self {
+        XorChunk { bytes: Arc::from(&[0u8; HEADER_LEN][..]) }
+    }
+
     /// Number of samples the header announces.
     pub fn num_samples(&self) -> usize {
         usize::from(u16::from_be_bytes([self.bytes[0], self.bytes[1]]))

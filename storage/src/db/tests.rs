@@ -189,7 +189,7 @@ fn damaged_wal_tail_keeps_earlier_commits_and_the_db_stays_writable() {
 #[test]
 fn segments_roll_and_replay_in_order() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = DbOptions { sync: SyncPolicy::Always, segment_size: 256 };
+    let opts = DbOptions { sync: SyncPolicy::Always, segment_size: 256, ..Default::default() };
     let db = Db::open(dir.path(), opts.clone()).expect("open");
     for t in 0..200 {
         let mut app = db.appender();

@@ -49,6 +49,52 @@ impl Index {
         self.by_id[slot] = Some(s);
     }
 
+    /// Removes the series with `id` and its postings.
+    pub(crate) fn remove(&mut self, id: u32) {
+        let Some(s) = self.by_id.get_mut(id as usize).and_then(Option::take) else { return };
+        for l in &s.labels {
+            if let Some(values) = self.postings.get_mut(&l.name) {
+                if let Some(ids) = values.get_mut(&l.value) {
+                    ids.remove(id);
+                    if ids.is_empty() {
+                        values.remove(&l.value);
+                    }
+                }
+                if values.is_empty() {
+                    self.postings.remove(&l.name);
+                }
+            }
+        }
+        self.all.remove(id);
+    }
+
+    /// Cardinality statistics (see [`crate::stats::TsdbStats`]); fills the lists and
+    /// the label-pair count.
+    pub(crate) fn stats(&self, limit: usize, out: &mut crate::stats::TsdbStats) {
+        use crate::stats::{NameCount, top};
+        let (mut by_name, mut values, mut bytes, mut pairs) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut num_pairs = 0u64;
+        for (name, vals) in &self.postings {
+            values.push(NameCount { name: name.clone(), value: vals.len() as u64 });
+            let mut b = 0u64;
+            for (value, ids) in vals {
+                num_pairs += 1;
+                b += value.len() as u64 * ids.len();
+                pairs.push(NameCount { name: format!("{name}={value}"), value: ids.len() });
+                if name == crate::labels::METRIC_NAME {
+                    by_name.push(NameCount { name: value.clone(), value: ids.len() });
+                }
+            }
+            bytes.push(NameCount { name: name.clone(), value: b });
+        }
+        out.num_label_pairs = num_pairs;
+        out.series_count_by_metric_name = top(by_name, limit);
+        out.label_value_count_by_label_name = top(values, limit);
+        out.memory_in_bytes_by_label_name = top(bytes, limit);
+        out.series_count_by_label_value_pair = top(pairs, limit);
+    }
+
     /// Every series id.
     pub(crate) fn all(&self) -> &RoaringBitmap {
         &self.all

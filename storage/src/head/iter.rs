@@ -1,14 +1,24 @@
 //! Iterating a series' chunks within a time range.
 
+use super::spill::SpilledChunk;
 use crate::chunk::{XorChunk, XorIter};
 use crate::sample::Sample;
 use crate::traits::SampleIter;
+
+/// Where a chunk's bytes are.
+#[derive(Clone)]
+pub(crate) enum ChunkData {
+    /// In memory (the open chunk's snapshot, or a full chunk that could not be spilled).
+    Mem(XorChunk),
+    /// In a memory-mapped head-chunks file.
+    Spilled(SpilledChunk),
+}
 
 /// A chunk of a series with its time bounds; cloning shares the encoded bytes.
 #[derive(Clone)]
 pub(crate) struct ChunkRef {
     /// The encoded samples.
-    pub(crate) chunk: XorChunk,
+    pub(crate) data: ChunkData,
     /// Timestamp of the first sample.
     pub(crate) min_t: i64,
     /// Timestamp of the last sample.
@@ -25,6 +35,24 @@ pub(crate) struct HeadSampleIter {
     cur_max_t: i64,
     mint: i64,
     maxt: i64,
+}
+
+impl ChunkRef {
+    /// The chunk (copied out of its file when spilled).
+    pub(crate) fn chunk(&self) -> XorChunk {
+        match &self.data {
+            ChunkData::Mem(c) => c.clone(),
+            ChunkData::Spilled(s) => s.load(),
+        }
+    }
+
+    /// Samples in the chunk.
+    pub(crate) fn num_samples(&self) -> usize {
+        match &self.data {
+            ChunkData::Mem(c) => c.num_samples(),
+            ChunkData::Spilled(s) => s.num_samples(),
+        }
+    }
 }
 
 impl HeadSampleIter {
@@ -64,7 +92,7 @@ impl SampleIter for HeadSampleIter {
                 .count();
             self.next_chunk += skip;
             let Some(c) = self.chunks.get(self.next_chunk) else { return self.finish() };
-            self.cur = Some(c.chunk.iter());
+            self.cur = Some(c.chunk().iter());
             self.cur_max_t = c.max_t;
             self.next_chunk += 1;
         }

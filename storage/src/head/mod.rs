@@ -8,6 +8,7 @@
 mod index;
 mod iter;
 mod series;
+mod spill;
 mod stripe;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use parking_lot::RwLock;
 
 pub(crate) use series::MemSeries;
+pub(crate) use spill::HeadChunks;
 pub(crate) use stripe::HashKeyed;
 
 use crate::error::StorageError;
@@ -99,6 +101,77 @@ impl Head {
     /// Counts samples stored by a commit or replay.
     pub(crate) fn add_sample_count(&self, n: u64) {
         self.samples.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Every series, sorted by labels.
+    pub(crate) fn all_series_sorted(&self) -> Vec<Arc<MemSeries>> {
+        let mut all: Vec<Arc<MemSeries>> = {
+            let index = self.index.read();
+            index.series(index.all()).cloned().collect()
+        };
+        all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        all
+    }
+
+    /// Drops every chunk entirely before `boundary`; calls `first_after` with each series'
+    /// first sample time at or after `boundary`.
+    pub(crate) fn truncate_before(&self, boundary: i64, mut first_after: impl FnMut(i64)) {
+        let all: Vec<Arc<MemSeries>> = {
+            let index = self.index.read();
+            index.series(index.all()).cloned().collect()
+        };
+        let mut dropped = 0;
+        for s in all {
+            let (n, first) = s.truncate_before(boundary);
+            dropped += n;
+            if let Some(t) = first {
+                first_after(t);
+            }
+        }
+        self.samples.fetch_sub(dropped.min(self.samples.load(Ordering::Relaxed)), Ordering::Relaxed);
+    }
+
+    /// Removes every series without samples (their data went to blocks, or a commit
+    /// never stored any); returns how many. The caller holds the commit lock.
+    pub(crate) fn gc(&self) -> u64 {
+        let all: Vec<Arc<MemSeries>> = {
+            let index = self.index.read();
+            index.series(index.all()).cloned().collect()
+        };
+        let mut removed = 0;
+        for s in all {
+            if s.remove_if_empty() {
+                self.by_hash.remove(s.labels.stable_hash(), &s);
+                self.index.write().remove(s.id);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// The series matching `matchers` (none when empty).
+    pub(crate) fn matching_series(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
+        if matchers.is_empty() {
+            return Vec::new();
+        }
+        let index = self.index.read();
+        let ids = index.postings_for(matchers);
+        index.series(&ids).cloned().collect()
+    }
+
+    /// Counts samples removed by a deletion.
+    pub(crate) fn sub_sample_count(&self, n: u64) {
+        self.samples.fetch_sub(n.min(self.samples.load(Ordering::Relaxed)), Ordering::Relaxed);
+    }
+
+    /// Whether a series with these labels is in the head.
+    pub(crate) fn contains(&self, labels: &Labels) -> bool {
+        self.by_hash.get(labels.stable_hash(), labels).is_some()
+    }
+
+    /// Cardinality statistics of the index.
+    pub(crate) fn stats(&self, limit: usize, out: &mut crate::stats::TsdbStats) {
+        self.index.read().stats(limit, out);
     }
 
     /// Number of series.

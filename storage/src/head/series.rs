@@ -4,10 +4,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use parking_lot::Mutex;
 
-use super::iter::{ChunkRef, HeadSampleIter};
+use super::iter::{ChunkData, ChunkRef, HeadSampleIter};
+use super::spill::HeadChunks;
 use crate::chunk::{MAX_CHUNK_BYTES, SAMPLES_PER_CHUNK, XorEncoder};
 use crate::error::AppendError;
 use crate::labels::Labels;
+use crate::traits::SampleIter as _;
 
 /// A series in the head. Its samples sit behind a mutex; the time bounds are mirrored in
 /// atomics so that range checks over many series take no lock.
@@ -18,6 +20,8 @@ pub(crate) struct MemSeries {
     pub(crate) labels: Labels,
     /// Whether a series record for it is in the WAL.
     logged: AtomicBool,
+    /// Set when garbage collection removed it from the head.
+    removed: AtomicBool,
     /// Oldest sample's timestamp (`i64::MAX` while empty).
     min_t: AtomicI64,
     /// Newest sample's timestamp (`i64::MIN` while empty).
@@ -57,10 +61,11 @@ impl SeriesData {
         }
     }
 
-    /// Stores a sample that [`SeriesData::check`] accepted for storing.
-    fn store(&mut self, t: i64, v: u64) {
+    /// Stores a sample that [`SeriesData::check`] accepted for storing; a full chunk
+    /// is moved to `spill` when given.
+    fn store(&mut self, t: i64, v: u64, spill: Option<&HeadChunks>) {
         if self.open.num_samples() >= SAMPLES_PER_CHUNK || self.open.len_bytes() >= MAX_CHUNK_BYTES {
-            self.cut();
+            self.cut(spill);
         }
         if self.open.num_samples() == 0 {
             self.open_min_t = t;
@@ -72,10 +77,34 @@ impl SeriesData {
         }
     }
 
-    fn cut(&mut self) {
+    fn cut(&mut self, spill: Option<&HeadChunks>) {
         let Some(max_t) = self.open.last_t() else { return };
         let chunk = std::mem::take(&mut self.open).finish();
-        self.full.push(ChunkRef { chunk, min_t: self.open_min_t, max_t });
+        let data = match spill.and_then(|s| s.write(chunk.as_bytes())) {
+            Some(spilled) => ChunkData::Spilled(spilled),
+            None => ChunkData::Mem(chunk),
+        };
+        // Grow by one: a series holds a handful of full chunks, and doubling would leave
+        // up to half of the vector's room unused in every one of a million series.
+        self.full.reserve_exact(1);
+        self.full.push(ChunkRef { data, min_t: self.open_min_t, max_t });
+    }
+
+    /// Drops the chunks whose samples all lie before `boundary` (a block holds them now);
+    /// returns how many samples were dropped. A chunk straddling `boundary` stays whole.
+    fn truncate_before(&mut self, boundary: i64) -> u64 {
+        if self.open.last_t().is_some_and(|t| t < boundary) {
+            self.cut(None);
+        }
+        let mut dropped = 0;
+        self.full.retain(|c| {
+            let keep = c.max_t >= boundary;
+            if !keep {
+                dropped += c.num_samples() as u64;
+            }
+            keep
+        });
+        dropped
     }
 
     /// The chunks (full and a copy of the open one) that overlap `[mint, maxt]`.
@@ -83,7 +112,11 @@ impl SeriesData {
         let mut out: Vec<ChunkRef> =
             self.full.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt).cloned().collect();
         if let Some(last) = self.open.last_t().filter(|&l| l >= mint && self.open_min_t <= maxt) {
-            out.push(ChunkRef { chunk: self.open.snapshot(), min_t: self.open_min_t, max_t: last });
+            out.push(ChunkRef {
+                data: ChunkData::Mem(self.open.snapshot()),
+                min_t: self.open_min_t,
+                max_t: last,
+            });
         }
         out
     }
@@ -96,6 +129,7 @@ impl MemSeries {
             id,
             labels,
             logged: AtomicBool::new(logged),
+            removed: AtomicBool::new(false),
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
             data: Mutex::new(SeriesData {
@@ -113,6 +147,60 @@ impl MemSeries {
         self.logged.load(Ordering::Acquire)
     }
 
+    /// Deletes the samples in `[mint, maxt]` by re-encoding the rest; returns how many
+    /// were deleted. The newest-sample rule is kept: later appends must still be newer
+    /// than the newest sample ever stored.
+    pub(crate) fn delete_range(&self, mint: i64, maxt: i64, spill: Option<&HeadChunks>) -> u64 {
+        let mut data = self.data.lock();
+        let mut it = HeadSampleIter::new(data.chunks_in(i64::MIN, i64::MAX), i64::MIN, i64::MAX);
+        let mut kept = Vec::new();
+        let mut deleted = 0;
+        while let Some(s) = it.next() {
+            if s.t >= mint && s.t <= maxt {
+                deleted += 1;
+            } else {
+                kept.push(s);
+            }
+        }
+        if deleted == 0 {
+            return 0;
+        }
+        let last = data.last;
+        data.full.clear();
+        data.open = XorEncoder::new();
+        for s in &kept {
+            data.store(s.t, s.v.to_bits(), spill);
+        }
+        data.last = last;
+        match (kept.first(), kept.last()) {
+            (Some(a), Some(b)) => {
+                self.min_t.store(a.t, Ordering::Relaxed);
+                self.max_t.store(b.t, Ordering::Relaxed);
+            }
+            _ => {
+                self.min_t.store(i64::MAX, Ordering::Relaxed);
+                self.max_t.store(i64::MIN, Ordering::Relaxed);
+            }
+        }
+        deleted
+    }
+
+    /// Whether garbage collection removed it from the head.
+    pub(crate) fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    /// Marks it removed if it holds no sample and no commit is checking it; the caller
+    /// holds the commit lock, so no commit is between its check and its apply.
+    pub(crate) fn remove_if_empty(&self) -> bool {
+        let data = self.data.lock();
+        let empty = data.full.is_empty() && data.open.num_samples() == 0 && data.pending.is_none();
+        if empty {
+            self.removed.store(true, Ordering::Release);
+        }
+        empty
+    }
+
     /// Records that the WAL now holds its series record.
     pub(crate) fn set_logged(&self) {
         self.logged.store(true, Ordering::Release);
@@ -124,17 +212,17 @@ impl MemSeries {
     }
 
     /// Stores an accepted sample (under the caller's lock) and widens the time bounds.
-    pub(crate) fn store_locked(&self, data: &mut SeriesData, t: i64, v: u64) {
-        data.store(t, v);
+    pub(crate) fn store_locked(&self, data: &mut SeriesData, t: i64, v: u64, spill: Option<&HeadChunks>) {
+        data.store(t, v, spill);
         self.min_t.fetch_min(t, Ordering::Relaxed);
         self.max_t.fetch_max(t, Ordering::Relaxed);
     }
 
     /// Checks and stores one sample with the head's rules.
-    pub(crate) fn append(&self, t: i64, v: u64) -> Result<(), AppendError> {
+    pub(crate) fn append(&self, t: i64, v: u64, spill: Option<&HeadChunks>) -> Result<(), AppendError> {
         let mut data = self.data.lock();
         if data.check(t, v)? {
-            self.store_locked(&mut data, t, v);
+            self.store_locked(&mut data, t, v, spill);
         }
         Ok(())
     }
@@ -152,13 +240,43 @@ impl MemSeries {
         self.data.lock().chunks_in(mint, maxt).iter().any(|c| {
             (mint..=maxt).contains(&c.min_t)
                 || (mint..=maxt).contains(&c.max_t)
-                || c.chunk.iter().seek(mint).is_some_and(|s| s.t <= maxt)
+                || c.chunk().iter().seek(mint).is_some_and(|s| s.t <= maxt)
         })
     }
 
     /// An iterator over the samples in `[mint, maxt]`, detached from later appends.
     pub(crate) fn iter(&self, mint: i64, maxt: i64) -> HeadSampleIter {
         HeadSampleIter::new(self.data.lock().chunks_in(mint, maxt), mint, maxt)
+    }
+
+    /// The samples in `[mint, maxt]`, copied out.
+    pub(crate) fn samples_between(&self, mint: i64, maxt: i64) -> Vec<crate::sample::Sample> {
+        use crate::traits::SampleIter;
+        let mut it = self.iter(mint, maxt);
+        let mut out = Vec::new();
+        while let Some(s) = it.next() {
+            out.push(s);
+        }
+        out
+    }
+
+    /// Drops the chunks entirely before `boundary` and narrows the time bounds; returns
+    /// the samples dropped and the first sample time at or after `boundary`, if any.
+    pub(crate) fn truncate_before(&self, boundary: i64) -> (u64, Option<i64>) {
+        let mut data = self.data.lock();
+        let dropped = data.truncate_before(boundary);
+        let first_kept =
+            data.full.first().map(|c| c.min_t).or_else(|| data.open.last_t().map(|_| data.open_min_t));
+        let first_new =
+            HeadSampleIter::new(data.chunks_in(boundary, i64::MAX), boundary, i64::MAX).next().map(|s| s.t);
+        match first_kept {
+            Some(t) => self.min_t.store(t, Ordering::Relaxed),
+            None => {
+                self.min_t.store(i64::MAX, Ordering::Relaxed);
+                self.max_t.store(i64::MIN, Ordering::Relaxed);
+            }
+        }
+        (dropped, first_new)
     }
 
     /// Number of stored samples and chunks (full and open), for statistics.

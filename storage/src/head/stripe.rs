@@ -41,8 +41,24 @@ impl Hasher for PassThroughHasher {
 /// A hash map keyed by an already well-mixed `u64`.
 pub(crate) type HashKeyed<V> = HashMap<u64, V, BuildHasherDefault<PassThroughHasher>>;
 
+/// Every series with one hash: almost always one, so it is kept inline (no allocation
+/// per series); a hash collision moves the bucket to a vector.
+enum Bucket {
+    One(Arc<MemSeries>),
+    Many(Vec<Arc<MemSeries>>),
+}
+
+impl Bucket {
+    fn find(&self, labels: &Labels) -> Option<&Arc<MemSeries>> {
+        match self {
+            Bucket::One(s) => (s.labels == *labels).then_some(s),
+            Bucket::Many(v) => v.iter().find(|s| s.labels == *labels),
+        }
+    }
+}
+
 /// One stripe: hash → every series with that hash (more than one only on a collision).
-type Stripe = RwLock<HashKeyed<Vec<Arc<MemSeries>>>>;
+type Stripe = RwLock<HashKeyed<Bucket>>;
 
 /// Series by `Labels::stable_hash`; a hash shared by several label sets keeps them all.
 pub(crate) struct StripedSeries {
@@ -62,7 +78,32 @@ impl StripedSeries {
 
     /// The series with exactly these labels.
     pub(crate) fn get(&self, hash: u64, labels: &Labels) -> Option<Arc<MemSeries>> {
-        self.stripe(hash).read().get(&hash)?.iter().find(|s| s.labels == *labels).cloned()
+        self.stripe(hash).read().get(&hash)?.find(labels).cloned()
+    }
+
+    /// Removes `series` (the very one, not another with equal labels).
+    pub(crate) fn remove(&self, hash: u64, series: &Arc<MemSeries>) {
+        let mut stripe = self.stripe(hash).write();
+        match stripe.remove(&hash) {
+            Some(Bucket::One(s)) if !Arc::ptr_eq(&s, series) => {
+                stripe.insert(hash, Bucket::One(s));
+            }
+            Some(Bucket::Many(mut v)) => {
+                v.retain(|s| !Arc::ptr_eq(s, series));
+                match v.len() {
+                    0 => {}
+                    1 => {
+                        if let Some(s) = v.pop() {
+                            stripe.insert(hash, Bucket::One(s));
+                        }
+                    }
+                    _ => {
+                        stripe.insert(hash, Bucket::Many(v));
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
     /// The series with these labels, or the one `create` makes while the stripe is
@@ -77,12 +118,18 @@ impl StripedSeries {
             return Ok((s, false));
         }
         let mut stripe = self.stripe(hash).write();
-        let bucket = stripe.entry(hash).or_default();
-        if let Some(s) = bucket.iter().find(|s| s.labels == *labels) {
+        if let Some(s) = stripe.get(&hash).and_then(|b| b.find(labels)) {
             return Ok((s.clone(), false));
         }
         let s = create()?;
-        bucket.push(s.clone());
+        match stripe.remove(&hash) {
+            None => stripe.insert(hash, Bucket::One(s.clone())),
+            Some(Bucket::One(other)) => stripe.insert(hash, Bucket::Many(vec![other, s.clone()])),
+            Some(Bucket::Many(mut v)) => {
+                v.push(s.clone());
+                stripe.insert(hash, Bucket::Many(v))
+            }
+        };
         Ok((s, true))
     }
 }

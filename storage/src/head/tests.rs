@@ -24,7 +24,7 @@ fn collect(mut it: Box<dyn SampleIter>) -> Vec<(i64, u64)> {
 
 fn append(head: &Head, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
     let s = head.get_or_create(labels).expect("series");
-    s.append(t, v.to_bits())
+    s.append(t, v.to_bits(), None)
 }
 
 #[test]

@@ -5,13 +5,14 @@
 //! by [`WalWriter`] and read back by [`replay`]. The byte layout, the recovery rules and
 //! the fsync policy are in `FORMAT.md` beside this file.
 
+pub mod checkpoint;
 pub mod record;
 mod replay;
 pub mod segment;
 mod writer;
 
-pub use record::{MetadataEntry, Record, RefSample, SeriesEntry};
-pub use replay::{ReplayStats, replay};
+pub use record::{MetadataEntry, Record, RefSample, SeriesEntry, Tombstone};
+pub use replay::{ReplayStats, replay, replay_after};
 pub use writer::WalWriter;
 
 /// Size at which a segment is closed and the next one started: Prometheus's value, large

@@ -17,6 +17,8 @@ const TYPE_SERIES: u8 = 1;
 const TYPE_SAMPLES: u8 = 2;
 /// Record type byte of a metadata record.
 const TYPE_METADATA: u8 = 3;
+/// Record type byte of a tombstones record.
+const TYPE_TOMBSTONES: u8 = 4;
 
 /// Samples per samples record: keeps records near 100 KiB so a damaged one loses little,
 /// while a commit of many records is still one write.
@@ -60,6 +62,31 @@ pub enum Record {
     Samples(Vec<RefSample>),
     /// Metric metadata.
     Metadata(Vec<MetadataEntry>),
+    /// Deletions: samples of a series within a time range.
+    Tombstones(Vec<Tombstone>),
+}
+
+/// Samples of series `id` in `[mint, maxt]` (inclusive) are deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tombstone {
+    /// The series' WAL id.
+    pub id: u32,
+    /// Start of the deleted range (ms, inclusive).
+    pub mint: i64,
+    /// End of the deleted range (ms, inclusive).
+    pub maxt: i64,
+}
+
+/// Appends one tombstones record.
+pub fn encode_tombstones(buf: &mut Vec<u8>, entries: &[Tombstone]) {
+    let start = begin(buf, TYPE_TOMBSTONES);
+    put_uvarint(buf, entries.len() as u64);
+    for e in entries {
+        put_uvarint(buf, u64::from(e.id));
+        put_varint(buf, e.mint);
+        put_varint(buf, e.maxt);
+    }
+    finish(buf, start);
 }
 
 /// Why bytes are not a valid record.
@@ -295,6 +322,17 @@ fn decode_payload(kind: u8, payload: &[u8]) -> Result<Record, &'static str> {
                 out.push(MetadataEntry { family, meta: MetricMetadata { kind, help, unit } });
             }
             Record::Metadata(out)
+        }
+        TYPE_TOMBSTONES => {
+            let n = r.count(3)?;
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let id = u32::try_from(r.uvarint()?).map_err(|_| "series id out of range")?;
+                let mint = r.varint()?;
+                let maxt = r.varint()?;
+                out.push(Tombstone { id, mint, maxt });
+            }
+            Record::Tombstones(out)
         }
         _ => return Err("unknown record type"),
     };

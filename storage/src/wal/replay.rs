@@ -23,8 +23,19 @@ pub struct ReplayStats {
 /// At the first record that is cut short, fails its checksum or does not decode, the
 /// segment is truncated just before it and all later segments are removed, each with a
 /// warning: the log then ends with the last good record. Only I/O errors fail.
-pub fn replay(dir: &Path, mut apply: impl FnMut(Record)) -> Result<ReplayStats, StorageError> {
-    let seqs = segment::list(dir)?;
+pub fn replay(dir: &Path, apply: impl FnMut(Record)) -> Result<ReplayStats, StorageError> {
+    replay_after(dir, None, apply)
+}
+
+/// Like [`replay`], but only the segments numbered above `after` (those up to it are
+/// covered by a checkpoint).
+pub fn replay_after(
+    dir: &Path,
+    after: Option<u32>,
+    mut apply: impl FnMut(Record),
+) -> Result<ReplayStats, StorageError> {
+    let mut seqs = segment::list(dir)?;
+    seqs.retain(|&s| after.is_none_or(|a| s > a));
     let mut stats = ReplayStats { last_segment: seqs.last().copied().unwrap_or(0), ..Default::default() };
     for (i, &seq) in seqs.iter().enumerate() {
         let path = segment::path(dir, seq);

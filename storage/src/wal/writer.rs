@@ -83,6 +83,14 @@ impl WalWriter {
         self.file.sync_data().map_err(|e| StorageError::io("syncing the WAL", e))
     }
 
+    /// Seals the current segment (fsynced) and starts the next; returns the sealed
+    /// segment's number, so every commit so far lies in segments up to it.
+    pub fn cut_segment(&mut self) -> Result<u32, StorageError> {
+        let sealed = self.seq;
+        self.roll()?;
+        Ok(sealed)
+    }
+
     fn roll(&mut self) -> Result<(), StorageError> {
         self.sync()?;
         let next = self
