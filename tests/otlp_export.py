@@ -17,6 +17,7 @@ try:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import MetricExportResult, PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
 except ImportError as e:  # the test turns this into a skip, or a failure in CI
     print(f"OpenTelemetry SDK missing: {e}", file=sys.stderr)
     sys.exit(3)
@@ -65,8 +66,12 @@ def main():
     latency = meter.create_histogram(
         "demo.latency", unit="s", description="Request latency.", explicit_bucket_boundaries_advisory=[0.1, 1.0, 5.0]
     )
-    for v in (0.05, 0.2, 3.0, 7.0):
-        latency.record(v)
+    # Recorded inside a sampled span, so the SDK's default trace-based exemplar filter
+    # attaches exemplars carrying the span's trace id.
+    tracer = TracerProvider(resource=resource).get_tracer("vigil.e2e")
+    with tracer.start_as_current_span("request"):
+        for v in (0.05, 0.2, 3.0, 7.0):
+            latency.record(v)
 
     provider.force_flush()
     provider.shutdown()

@@ -161,6 +161,20 @@ fn opentelemetry_python_sdk_metrics_land_as_prometheus_translates_them() {
         let rate = value(&api, &format!("sum by (job) ({})", sel("demo_requests_total")), now);
         assert_eq!(rate.iter().map(|r| r.1).collect::<Vec<_>>(), vec![7.0]);
     }
+    // The histogram was recorded inside a span: its exemplars carry the trace id, so
+    // Grafana can jump from the latency panel to the trace.
+    let (start, end) = ((now - 600.0).to_string(), (now + 60.0).to_string());
+    let q = "histogram_quantile(0.9, rate(demo_latency_seconds_bucket{instance=\"plain\"}[5m]))";
+    let ex = api.get("/api/v1/query_exemplars", &[("query", q), ("start", &start), ("end", &end)]).json();
+    let groups = ex["data"].as_array().expect("exemplar groups");
+    assert!(!groups.is_empty(), "no exemplars: {ex}");
+    for g in groups {
+        assert_eq!(g["seriesLabels"]["instance"], "plain", "{g}");
+        for e in g["exemplars"].as_array().expect("exemplars") {
+            let trace = e["labels"]["trace_id"].as_str().unwrap_or("");
+            assert_eq!(trace.len(), 32, "a hex trace id: {e}");
+        }
+    }
     let md = api.get("/api/v1/metadata", &[("metric", "demo_latency_seconds")]).json();
     assert_eq!(md["data"]["demo_latency_seconds"][0]["type"], "histogram", "{md}");
     assert_eq!(md["data"]["demo_latency_seconds"][0]["unit"], "seconds", "{md}");

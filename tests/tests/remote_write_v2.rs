@@ -99,9 +99,19 @@ fn prometheus_remote_write_2_lands_in_vigil_as_in_prometheus() {
         diffs.join("\n"),
         vigil.log()
     );
-    // Remote write 2.0 carries metadata with every series.
-    let md = vigil_api.get("/api/v1/metadata", &[("metric", "go_goroutines")]).json();
-    assert_eq!(md["data"]["go_goroutines"][0]["type"], "gauge", "{md}");
+    // Remote write 2.0 carries metadata with every series; Vigil serves it per family
+    // as Prometheus serves what it scraped.
+    for family in [
+        "go_goroutines",
+        "prometheus_http_requests_total",
+        "prometheus_http_request_duration_seconds",
+        "go_gc_duration_seconds",
+    ] {
+        let ours = vigil_api.get("/api/v1/metadata", &[("metric", family)]).json();
+        let theirs = prom_api.get("/api/v1/metadata", &[("metric", family)]).json();
+        assert!(theirs["data"][family].is_array(), "Prometheus has no metadata for {family}: {theirs}");
+        assert_eq!(ours["data"][family], theirs["data"][family], "metadata of {family}");
+    }
     let log = vigil.log();
     assert!(log.contains("io.prometheus.write.v2.Request"), "no remote write 2.0 request arrived:\n{log}");
     assert!(!log.contains("prometheus.WriteRequest"), "Prometheus fell back to remote write 1.0:\n{log}");

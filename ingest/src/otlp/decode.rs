@@ -8,6 +8,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use prost::Message;
+use serde::Deserialize;
 use thiserror::Error;
 
 /// How an OTLP body is encoded, from its `Content-Type`.
@@ -85,8 +86,10 @@ pub fn decode_request(
     match encoding {
         Encoding::Protobuf => Ok(ExportMetricsServiceRequest::decode(raw)?),
         Encoding::Json => {
-            let req: ExportMetricsServiceRequest = serde_json::from_slice(raw)?;
+            // One parse into a tree, then the typed message from the tree, which the
+            // oneof check below needs anyway.
             let tree: serde_json::Value = serde_json::from_slice(raw)?;
+            let req = ExportMetricsServiceRequest::deserialize(&tree)?;
             check_oneofs(&tree, &req)?;
             Ok(req)
         }

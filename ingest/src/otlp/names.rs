@@ -85,7 +85,7 @@ impl FromStr for TranslationStrategy {
 /// The kind of metric a name is built for; it decides the type suffixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
-    /// Gauge, or a non-monotonic sum (no suffix, `_ratio` for gauges of unit `1`).
+    /// Gauge (no type suffix; `_ratio` for unit `1`).
     Gauge,
     /// A non-monotonic sum: a gauge in Prometheus, but no `_ratio`.
     NonMonotonicSum,

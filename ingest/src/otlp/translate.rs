@@ -534,7 +534,7 @@ impl Translator<'_> {
     }
 }
 
-/// The time span of a metric's data points, in ms.
+/// The times of a metric's data points, in ns (for the span of `target_info`).
 fn point_times(metric: &Metric) -> impl Iterator<Item = u64> + '_ {
     let times: Vec<u64> = match &metric.data {
         Some(Data::Gauge(g)) => g.data_points.iter().map(|p| p.time_unix_nano).collect(),

@@ -134,6 +134,26 @@ mod tests {
         fn random_protobuf_payloads_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..512)) {
             let body = snap::raw::Encoder::new().compress_vec(&raw).expect("compress");
             let _ = decode_v1(&body, LIMIT);
+            let _ = decode_v2(&body, LIMIT);
+        }
+
+        #[test]
+        fn v2_requests_round_trip(
+            symbols in proptest::collection::vec("\\PC{0,8}", 1..8),
+            refs in proptest::collection::vec(0u32..12, 0..10),
+            value in any::<f64>().prop_filter("NaN never equals itself", |v| !v.is_nan()),
+            timestamp in any::<i64>(),
+        ) {
+            let req = proto_v2::Request {
+                symbols,
+                timeseries: vec![proto_v2::TimeSeries {
+                    labels_refs: refs,
+                    samples: vec![proto_v2::Sample { value, timestamp, start_timestamp: 0 }],
+                    ..Default::default()
+                }],
+            };
+            let body = encode_v2(&req).expect("encode");
+            prop_assert_eq!(decode_v2(&body, LIMIT).expect("decode"), req);
         }
     }
 }

@@ -39,6 +39,11 @@ pub struct TimeSeries {
     /// Type, help and unit of the series' family.
     #[prost(message, optional, tag = "5")]
     pub metadata: Option<Metadata>,
+    /// The series' created timestamp in ms (0 = not sent), as senders built before
+    /// spec 2.0-rc.4 send it (Prometheus 3.5 among them); later senders put a start
+    /// timestamp on each sample instead and reserve this field.
+    #[prost(int64, tag = "6")]
+    pub created_timestamp: i64,
 }
 
 /// One float sample with its optional start (created) timestamp.

@@ -138,12 +138,10 @@ pub fn write_v2(
         for r in &resolved {
             let mut last_start = 0;
             for s in &r.ts.samples {
-                if s.start_timestamp != 0
-                    && s.start_timestamp < s.timestamp
-                    && s.start_timestamp != last_start
-                {
-                    app.append(&r.labels, s.start_timestamp, 0.0);
-                    last_start = s.start_timestamp;
+                let start = if s.start_timestamp != 0 { s.start_timestamp } else { r.ts.created_timestamp };
+                if start != 0 && start < s.timestamp && start != last_start {
+                    app.append(&r.labels, start, 0.0);
+                    last_start = start;
                 }
             }
         }
@@ -354,6 +352,16 @@ mod tests {
     }
 
     #[test]
+    fn a_series_created_timestamp_from_older_senders_counts_as_the_start() {
+        let store = MemStorage::new();
+        let mut req = Builder::new().series(&[("__name__", "c_total")], &[(100, 5.0, 0), (200, 7.0, 0)]).req;
+        req.timeseries[0].created_timestamp = 40;
+        let opts = V2Options { created_timestamp_zero_ingestion: true, ..Default::default() };
+        write(&store, req, &opts).expect("write");
+        assert_eq!(stored(&store, "c_total"), vec![(40, 0.0), (100, 5.0), (200, 7.0)]);
+    }
+
+    #[test]
     fn native_histograms_are_refused_and_counted() {
         let store = MemStorage::new();
         let mut req =
@@ -428,5 +436,32 @@ mod tests {
         let md = store.metadata();
         assert_eq!(md[1].0, "process_resident_memory_bytes");
         assert_eq!((md[1].1[0].kind, md[1].1[0].unit.as_str()), (vigil_storage::MetricType::Gauge, "bytes"));
+    }
+
+    proptest::proptest! {
+        /// Whatever the references, a request is either refused with nothing stored or
+        /// fully resolved; it never panics.
+        #[test]
+        fn refused_requests_store_nothing(
+            series in proptest::collection::vec(proptest::collection::vec(0u32..8, 0..6), 1..5),
+        ) {
+            let symbols = ["", "__name__", "a", "b", "job", "x", "a"].iter().map(|s| s.to_string()).collect();
+            let timeseries = series
+                .into_iter()
+                .map(|labels_refs| TimeSeries {
+                    labels_refs,
+                    samples: vec![Sample { value: 1.0, timestamp: 1, start_timestamp: 0 }],
+                    ..Default::default()
+                })
+                .collect();
+            let store = MemStorage::new();
+            let hints = SelectHints { start: i64::MIN, end: i64::MAX, ..Default::default() };
+            let re = Matcher::new(vigil_storage::MatchOp::Regex, "__name__", ".*").expect("matcher");
+            match write(&store, Request { symbols, timeseries }, &V2Options::default()) {
+                Err(V2Error::Invalid(_)) => proptest::prop_assert!(store.select(&[re], &hints).expect("select").is_empty()),
+                Err(V2Error::Storage(e)) => proptest::prop_assert!(false, "storage error {e}"),
+                Ok(report) => proptest::prop_assert!(report.samples_written >= 1),
+            }
+        }
     }
 }

@@ -53,6 +53,7 @@ fn v2_request() -> V2Request {
             exemplars: vec![Exemplar { labels_refs: vec![6, 7], value: 1.0, timestamp: 1500 }],
             metadata: Some(Metadata { r#type: MetricType::Counter as i32, help_ref: 5, unit_ref: 0 }),
             histograms: vec![],
+            created_timestamp: 0,
         }],
     }
 }
