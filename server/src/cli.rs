@@ -78,6 +78,23 @@ pub struct Cli {
     #[arg(long = "enable-feature", value_name = "NAME", value_delimiter = ',')]
     pub enable_feature: Vec<String>,
 
+    /// Time span of a block cut from the head (overrides `storage.block_range`) [default: 2h].
+    #[arg(long = "storage.block-range", value_name = "DURATION")]
+    pub block_range: Option<String>,
+
+    /// How long blocks are kept (overrides `storage.retention.raw`; 0 = forever) [default: 90d].
+    #[arg(long = "storage.retention.raw", value_name = "DURATION")]
+    pub retention_raw: Option<String>,
+
+    /// Most bytes of blocks kept, e.g. `512MB`, `10GB` (overrides `storage.retention.size`;
+    /// 0 = no cap) [default: 0].
+    #[arg(long = "storage.retention.size", value_name = "SIZE")]
+    pub retention_size: Option<String>,
+
+    /// Enables the admin endpoints `/api/v1/admin/tsdb/*` (delete, clean tombstones, snapshot).
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
+
     /// A subcommand instead of the server.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -110,6 +127,23 @@ impl Cli {
             .clone()
             .or_else(|| config.storage.path.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_PATH))
+    }
+
+    /// Overrides the config file's storage keys with the `--storage.*` flags given, and
+    /// checks the result.
+    pub fn apply_storage_flags(&self, config: &mut crate::Config) -> anyhow::Result<()> {
+        let storage = &mut config.storage;
+        if let Some(v) = &self.block_range {
+            storage.block_range = v.clone();
+        }
+        if let Some(v) = &self.retention_raw {
+            storage.retention.raw = v.clone();
+        }
+        if let Some(v) = &self.retention_size {
+            storage.retention.size = v.clone();
+        }
+        storage.db_options()?;
+        Ok(())
     }
 
     /// Whether `--enable-feature` names `feature`.
@@ -204,6 +238,31 @@ mod tests {
         assert_eq!(o.lookback_delta, Duration::from_secs(90));
         assert!(o.experimental_functions && o.delayed_name_removal);
         assert!(Cli::try_parse_from(["vigil", "--query.timeout=soon"]).is_err());
+    }
+
+    #[test]
+    fn storage_flags_override_the_config_file() {
+        let mut config =
+            crate::Config::parse("storage:\n  block_range: 1h\n  retention:\n    raw: 10d\n    size: 1GB\n")
+                .expect("config");
+        let bare = Cli::try_parse_from(["vigil"]).expect("parse");
+        bare.apply_storage_flags(&mut config).expect("no flags");
+        assert_eq!(config.storage.db_options().expect("options").block_range, 3_600_000);
+        assert!(!bare.enable_admin_api);
+        let cli = Cli::try_parse_from([
+            "vigil",
+            "--storage.block-range=2m",
+            "--storage.retention.raw=1d",
+            "--storage.retention.size=512MB",
+            "--web.enable-admin-api",
+        ])
+        .expect("parse");
+        cli.apply_storage_flags(&mut config).expect("valid flags");
+        let o = config.storage.db_options().expect("options");
+        assert_eq!((o.block_range, o.retention_raw, o.retention_size), (120_000, 86_400_000, 512 << 20));
+        assert!(cli.enable_admin_api);
+        let bad = Cli::try_parse_from(["vigil", "--storage.retention.size=lots"]).expect("parse");
+        assert!(bad.apply_storage_flags(&mut config).is_err());
     }
 
     #[test]

@@ -41,15 +41,24 @@ fn main() -> ExitCode {
 }
 
 fn serve(cli: Cli) -> anyhow::Result<()> {
-    let config = match &cli.config_file {
+    let mut config = match &cli.config_file {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    cli.apply_storage_flags(&mut config)?;
     let storage_path = cli.storage_path(&config);
     tracing::info!(version = vigil_server::api::VERSION, storage_path = %storage_path.display(), "starting vigil");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let engine = cli.engine_options();
     let rules = cli.rules_options();
-    let opts = ServeOptions { listen_address: cli.listen_address, storage_path, config, engine, rules };
+    let enable_admin_api = cli.enable_admin_api;
+    let opts = ServeOptions {
+        listen_address: cli.listen_address,
+        storage_path,
+        config,
+        engine,
+        rules,
+        enable_admin_api,
+    };
     runtime.block_on(run(opts, shutdown_signal()))
 }
