@@ -110,6 +110,17 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Backfills history into blocks from OpenMetrics text (as `promtool tsdb
+    /// dump-openmetrics` writes it); the server must not be running on the directory.
+    /// Prints what was imported and skipped; exits 1 on a malformed file.
+    Import {
+        /// The OpenMetrics file.
+        #[arg(long = "from-openmetrics", value_name = "FILE")]
+        from_openmetrics: PathBuf,
+        /// The data directory to import into.
+        #[arg(long = "storage.path", value_name = "DIR")]
+        storage_path: PathBuf,
+    },
 }
 
 /// Parses a Prometheus duration flag (`2m`, `1h30m`, `0`).
@@ -271,5 +282,17 @@ mod tests {
         let Some(Command::Promqltest { files }) = cli.command else { panic!("no subcommand") };
         assert_eq!(files, vec![PathBuf::from("a.test"), PathBuf::from("b.test")]);
         assert!(Cli::try_parse_from(["vigil", "promqltest"]).is_err());
+    }
+
+    #[test]
+    fn import_subcommand_takes_a_file_and_a_data_dir() {
+        let cli =
+            Cli::try_parse_from(["vigil", "import", "--from-openmetrics", "d.om", "--storage.path", "/x"])
+                .expect("parse");
+        let Some(Command::Import { from_openmetrics, storage_path }) = cli.command else {
+            panic!("no import")
+        };
+        assert_eq!((from_openmetrics, storage_path), (PathBuf::from("d.om"), PathBuf::from("/x")));
+        assert!(Cli::try_parse_from(["vigil", "import", "--storage.path", "/x"]).is_err());
     }
 }

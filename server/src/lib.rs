@@ -10,6 +10,7 @@ pub mod api;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod import_cmd;
 pub mod promqltest_cmd;
 pub mod rules_wiring;
 mod serve;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use vigil_server::cli::Command;
-use vigil_server::{Cli, Config, ServeOptions, promqltest_cmd, run, shutdown_signal};
+use vigil_server::{Cli, Config, ServeOptions, import_cmd, promqltest_cmd, run, shutdown_signal};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -23,6 +23,9 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Import { from_openmetrics, storage_path }) = &cli.command {
+        return import(&cli, from_openmetrics, storage_path);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -35,6 +38,25 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "vigil stopped with an error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `vigil import`: storage options from `--config.file` and the `--storage.*` flags.
+fn import(cli: &Cli, file: &std::path::Path, dir: &std::path::Path) -> ExitCode {
+    let opts = (|| -> anyhow::Result<vigil_storage::DbOptions> {
+        let mut config = match &cli.config_file {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        cli.apply_storage_flags(&mut config)?;
+        config.storage.db_options()
+    })();
+    match opts.and_then(|o| import_cmd::run(file, dir, o, &mut std::io::stdout().lock())) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil import: {e:#}");
             ExitCode::FAILURE
         }
     }
