@@ -28,6 +28,10 @@ pub const DEFAULT_BLOCK_RANGE: &str = "2h";
 pub const DEFAULT_RETENTION_RAW: &str = "90d";
 /// Default size cap on blocks: none.
 pub const DEFAULT_RETENTION_SIZE: &str = "0";
+/// Default maintenance interval: often enough that the head never grows much past 1.5
+/// block ranges even with small ranges, rare enough that an idle pass costs nothing
+/// noticeable (Prometheus also checks for compactable head data each minute).
+pub const DEFAULT_MAINTENANCE_INTERVAL: &str = "1m";
 /// Default out-of-order window: late samples are refused, as in Prometheus.
 pub const DEFAULT_OUT_OF_ORDER_WINDOW: &str = "0s";
 
@@ -181,6 +185,8 @@ pub struct StorageConfig {
     pub retention: RetentionConfig,
     /// How much older than a series' newest sample a late sample may be (0 = refused).
     pub out_of_order_window: String,
+    /// How often block cuts, retention and compaction run (default 1m; tests shorten it).
+    pub maintenance_interval: String,
 }
 
 /// Vigil's `storage.retention` section.
@@ -215,6 +221,7 @@ impl Default for StorageConfig {
             block_range: DEFAULT_BLOCK_RANGE.into(),
             retention: RetentionConfig::default(),
             out_of_order_window: DEFAULT_OUT_OF_ORDER_WINDOW.into(),
+            maintenance_interval: DEFAULT_MAINTENANCE_INTERVAL.into(),
         }
     }
 }
@@ -243,6 +250,12 @@ impl StorageConfig {
             out_of_order_window: duration("storage.out_of_order_window", &self.out_of_order_window)?,
             ..DbOptions::default()
         })
+    }
+
+    /// The maintenance interval (validated at load to be positive).
+    pub fn maintenance_interval(&self) -> std::time::Duration {
+        let ms = parse_prometheus_duration(&self.maintenance_interval).unwrap_or(0);
+        std::time::Duration::from_millis(ms.max(1).unsigned_abs())
     }
 
     /// The HTTP layer's settings derived from this section.
@@ -364,6 +377,12 @@ impl Config {
             bail!("global.external_labels: invalid label name {name:?}");
         }
         self.storage.db_options()?;
+        if !parse_prometheus_duration(&self.storage.maintenance_interval).is_some_and(|ms| ms > 0) {
+            bail!(
+                "storage.maintenance_interval must be a positive duration, got {:?}",
+                self.storage.maintenance_interval
+            );
+        }
         self.otlp.check()?;
         self.alerting.targets().map_err(anyhow::Error::msg)?;
         if self.storage.max_write_body_bytes == 0 || self.storage.max_write_decompressed_bytes == 0 {
@@ -491,11 +510,15 @@ mod tests {
         assert_eq!(o.retention_raw, 30 * 86_400_000);
         assert_eq!(o.retention_size, 10 << 30);
         assert_eq!(o.out_of_order_window, 10 * 60_000);
+        assert_eq!(cfg.storage.maintenance_interval(), std::time::Duration::from_secs(60));
+        let fast = Config::parse("storage:\n  maintenance_interval: 200ms\n").expect("valid");
+        assert_eq!(fast.storage.maintenance_interval(), std::time::Duration::from_millis(200));
         for (text, key) in [
             ("storage:\n  block_range: 0s\n", "storage.block_range"),
             ("storage:\n  block_range: soon\n", "storage.block_range"),
             ("storage:\n  retention:\n    size: 10 gigs\n", "storage.retention.size"),
             ("storage:\n  retention:\n    raw: ever\n", "storage.retention.raw"),
+            ("storage:\n  maintenance_interval: 0s\n", "storage.maintenance_interval"),
         ] {
             let err = format!("{:#}", Config::parse(text).expect_err(text));
             assert!(err.contains(key), "{text}: {err}");

@@ -2,17 +2,11 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use vigil_storage::db::Maintenance;
 use vigil_storage::{Db, DbOptions, Storage, SyncPolicy};
 
 use crate::config::StorageConfig;
-
-/// How often block cuts, WAL truncation, retention and compaction run: often enough
-/// that the head never grows much past 1.5 block ranges even with small ranges, rare
-/// enough that an idle pass costs nothing noticeable (Prometheus also checks each minute).
-pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// An open store and what to do with it over the server's life.
 pub struct OpenedStore {
@@ -57,7 +51,7 @@ pub fn open(path: &Path, config: &StorageConfig) -> anyhow::Result<OpenedStore> 
     let sync = if config.wal_sync_interval_ms() == 0 { SyncPolicy::Always } else { SyncPolicy::Periodic };
     let db = Arc::new(Db::open(path, DbOptions { sync, ..config.db_options()? })?);
     let replayed_samples = db.num_samples();
-    let maintenance = Db::spawn_maintenance(db.clone(), MAINTENANCE_INTERVAL)?;
+    let maintenance = Db::spawn_maintenance(db.clone(), config.maintenance_interval())?;
     Ok(OpenedStore { db, maintenance: Mutex::new(Some(maintenance)), replayed_samples })
 }
 
