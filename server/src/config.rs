@@ -377,7 +377,7 @@ impl Config {
             bail!("global.external_labels: invalid label name {name:?}");
         }
         self.storage.db_options()?;
-        if !parse_prometheus_duration(&self.storage.maintenance_interval).is_some_and(|ms| ms > 0) {
+        if parse_prometheus_duration(&self.storage.maintenance_interval).is_none_or(|ms| ms <= 0) {
             bail!(
                 "storage.maintenance_interval must be a positive duration, got {:?}",
                 self.storage.maintenance_interval
