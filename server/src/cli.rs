@@ -78,6 +78,23 @@ pub struct Cli {
     #[arg(long = "enable-feature", value_name = "NAME", value_delimiter = ',')]
     pub enable_feature: Vec<String>,
 
+    /// Time span of a block cut from the head (overrides `storage.block_range`) [default: 2h].
+    #[arg(long = "storage.block-range", value_name = "DURATION")]
+    pub block_range: Option<String>,
+
+    /// How long blocks are kept (overrides `storage.retention.raw`; 0 = forever) [default: 90d].
+    #[arg(long = "storage.retention.raw", value_name = "DURATION")]
+    pub retention_raw: Option<String>,
+
+    /// Most bytes of blocks kept, e.g. `512MB`, `10GB` (overrides `storage.retention.size`;
+    /// 0 = no cap) [default: 0].
+    #[arg(long = "storage.retention.size", value_name = "SIZE")]
+    pub retention_size: Option<String>,
+
+    /// Enables the admin endpoints `/api/v1/admin/tsdb/*` (delete, clean tombstones, snapshot).
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
+
     /// A subcommand instead of the server.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -92,6 +109,17 @@ pub enum Command {
         /// Script files (`.test`).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+    },
+    /// Backfills history into blocks from OpenMetrics text (as `promtool tsdb
+    /// dump-openmetrics` writes it); the server must not be running on the directory.
+    /// Prints what was imported and skipped; exits 1 on a malformed file.
+    Import {
+        /// The OpenMetrics file.
+        #[arg(long = "from-openmetrics", value_name = "FILE")]
+        from_openmetrics: PathBuf,
+        /// The data directory to import into.
+        #[arg(long = "storage.path", value_name = "DIR")]
+        storage_path: PathBuf,
     },
 }
 
@@ -110,6 +138,23 @@ impl Cli {
             .clone()
             .or_else(|| config.storage.path.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_PATH))
+    }
+
+    /// Overrides the config file's storage keys with the `--storage.*` flags given, and
+    /// checks the result.
+    pub fn apply_storage_flags(&self, config: &mut crate::Config) -> anyhow::Result<()> {
+        let storage = &mut config.storage;
+        if let Some(v) = &self.block_range {
+            storage.block_range = v.clone();
+        }
+        if let Some(v) = &self.retention_raw {
+            storage.retention.raw = v.clone();
+        }
+        if let Some(v) = &self.retention_size {
+            storage.retention.size = v.clone();
+        }
+        storage.db_options()?;
+        Ok(())
     }
 
     /// Whether `--enable-feature` names `feature`.
@@ -207,10 +252,47 @@ mod tests {
     }
 
     #[test]
+    fn storage_flags_override_the_config_file() {
+        let mut config =
+            crate::Config::parse("storage:\n  block_range: 1h\n  retention:\n    raw: 10d\n    size: 1GB\n")
+                .expect("config");
+        let bare = Cli::try_parse_from(["vigil"]).expect("parse");
+        bare.apply_storage_flags(&mut config).expect("no flags");
+        assert_eq!(config.storage.db_options().expect("options").block_range, 3_600_000);
+        assert!(!bare.enable_admin_api);
+        let cli = Cli::try_parse_from([
+            "vigil",
+            "--storage.block-range=2m",
+            "--storage.retention.raw=1d",
+            "--storage.retention.size=512MB",
+            "--web.enable-admin-api",
+        ])
+        .expect("parse");
+        cli.apply_storage_flags(&mut config).expect("valid flags");
+        let o = config.storage.db_options().expect("options");
+        assert_eq!((o.block_range, o.retention_raw, o.retention_size), (120_000, 86_400_000, 512 << 20));
+        assert!(cli.enable_admin_api);
+        let bad = Cli::try_parse_from(["vigil", "--storage.retention.size=lots"]).expect("parse");
+        assert!(bad.apply_storage_flags(&mut config).is_err());
+    }
+
+    #[test]
     fn promqltest_subcommand_takes_files() {
         let cli = Cli::try_parse_from(["vigil", "promqltest", "a.test", "b.test"]).expect("parse");
         let Some(Command::Promqltest { files }) = cli.command else { panic!("no subcommand") };
         assert_eq!(files, vec![PathBuf::from("a.test"), PathBuf::from("b.test")]);
         assert!(Cli::try_parse_from(["vigil", "promqltest"]).is_err());
+    }
+
+    #[test]
+    fn import_subcommand_takes_a_file_and_a_data_dir() {
+        let cli =
+            Cli::try_parse_from(["vigil", "import", "--from-openmetrics", "d.om", "--storage.path", "/x"])
+                .expect("parse");
+        let Some(Command::Import { from_openmetrics, storage_path }) = cli.command else {
+            panic!("no import")
+        };
+        assert_eq!((from_openmetrics, storage_path), (PathBuf::from("d.om"), PathBuf::from("/x")));
+        assert!(Cli::try_parse_from(["vigil", "import", "--storage.path", "/x"]).is_err());
     }
 }

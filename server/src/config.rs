@@ -14,12 +14,26 @@ use vigil_ingest::remote_write::{
 use vigil_ingest::exemplars::DEFAULT_MAX_EXEMPLARS;
 use vigil_ingest::otlp::{OtlpOptions, TranslationStrategy};
 
+use vigil_storage::DbOptions;
+
 use crate::api::params::parse_prometheus_duration;
 use crate::state::{ApiSettings, DEFAULT_MAX_WRITE_BODY_BYTES, DEFAULT_MAX_WRITE_DECOMPRESSED_BYTES};
 
 /// Default WAL sync interval: fsync on every commit, so an acknowledged write survives
 /// a power loss; raise it to trade that for throughput.
 const DEFAULT_WAL_SYNC_INTERVAL: &str = "0s";
+/// Default block range: Prometheus's two-hour head blocks.
+pub const DEFAULT_BLOCK_RANGE: &str = "2h";
+/// Default raw retention (90 days: longer than Prometheus's 15d, as DESIGN.md asks).
+pub const DEFAULT_RETENTION_RAW: &str = "90d";
+/// Default size cap on blocks: none.
+pub const DEFAULT_RETENTION_SIZE: &str = "0";
+/// Default maintenance interval: often enough that the head never grows much past 1.5
+/// block ranges even with small ranges, rare enough that an idle pass costs nothing
+/// noticeable (Prometheus also checks for compactable head data each minute).
+pub const DEFAULT_MAINTENANCE_INTERVAL: &str = "1m";
+/// Default out-of-order window: late samples are refused, as in Prometheus.
+pub const DEFAULT_OUT_OF_ORDER_WINDOW: &str = "0s";
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -165,6 +179,32 @@ pub struct StorageConfig {
     pub max_write_decompressed_bytes: usize,
     /// In-memory exemplar storage, as Prometheus's `storage.exemplars`.
     pub exemplars: ExemplarsConfig,
+    /// Time span of a block cut from the head; `--storage.block-range` overrides it.
+    pub block_range: String,
+    /// How long and how much data is kept.
+    pub retention: RetentionConfig,
+    /// How much older than a series' newest sample a late sample may be (0 = refused).
+    pub out_of_order_window: String,
+    /// How often block cuts, retention and compaction run (default 1m; tests shorten it).
+    pub maintenance_interval: String,
+}
+
+/// Vigil's `storage.retention` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Blocks older than this before the newest sample are dropped (`0` = forever);
+    /// `--storage.retention.raw` overrides it.
+    pub raw: String,
+    /// Cap on the bytes of blocks, in Prometheus's size syntax (`512MB`, `10GB`; `0` =
+    /// no cap); `--storage.retention.size` overrides it.
+    pub size: String,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { raw: DEFAULT_RETENTION_RAW.into(), size: DEFAULT_RETENTION_SIZE.into() }
+    }
 }
 
 impl Default for StorageConfig {
@@ -178,6 +218,10 @@ impl Default for StorageConfig {
             max_write_body_bytes: DEFAULT_MAX_WRITE_BODY_BYTES,
             max_write_decompressed_bytes: DEFAULT_MAX_WRITE_DECOMPRESSED_BYTES,
             exemplars: ExemplarsConfig::default(),
+            block_range: DEFAULT_BLOCK_RANGE.into(),
+            retention: RetentionConfig::default(),
+            out_of_order_window: DEFAULT_OUT_OF_ORDER_WINDOW.into(),
+            maintenance_interval: DEFAULT_MAINTENANCE_INTERVAL.into(),
         }
     }
 }
@@ -186,6 +230,32 @@ impl StorageConfig {
     /// The WAL sync interval in ms (validated at load).
     pub fn wal_sync_interval_ms(&self) -> i64 {
         parse_prometheus_duration(&self.wal_sync_interval).unwrap_or(0)
+    }
+
+    /// The block store's options from this section (validated at load, see [`Config::check`]).
+    pub fn db_options(&self) -> anyhow::Result<DbOptions> {
+        let duration = |key: &str, v: &str| {
+            parse_prometheus_duration(v).with_context(|| format!("{key}: not a valid duration string: {v:?}"))
+        };
+        let block_range = duration("storage.block_range", &self.block_range)?;
+        if block_range <= 0 {
+            bail!("storage.block_range must be positive, got {:?}", self.block_range);
+        }
+        let retention_size = parse_size_bytes(&self.retention.size)
+            .map_err(|e| anyhow::anyhow!("storage.retention.size: {e}"))?;
+        Ok(DbOptions {
+            block_range,
+            retention_raw: duration("storage.retention.raw", &self.retention.raw)?,
+            retention_size,
+            out_of_order_window: duration("storage.out_of_order_window", &self.out_of_order_window)?,
+            ..DbOptions::default()
+        })
+    }
+
+    /// The maintenance interval (validated at load to be positive).
+    pub fn maintenance_interval(&self) -> std::time::Duration {
+        let ms = parse_prometheus_duration(&self.maintenance_interval).unwrap_or(0);
+        std::time::Duration::from_millis(ms.max(1).unsigned_abs())
     }
 
     /// The HTTP layer's settings derived from this section.
@@ -201,8 +271,53 @@ impl StorageConfig {
             max_exemplars: self.exemplars.max_exemplars,
             created_timestamp_zero_ingestion: false,
             otlp: OtlpOptions::default(),
+            enable_admin_api: false,
         }
     }
+}
+
+/// Units of Prometheus's size syntax (`units.Base2Bytes`: a kilobyte is 1024 bytes,
+/// `KB` and `KiB` alike), longest spelling first so `KiB` is not read as `K`.
+const SIZE_UNITS: [(&str, u64); 13] = [
+    ("KiB", 1 << 10),
+    ("MiB", 1 << 20),
+    ("GiB", 1 << 30),
+    ("TiB", 1 << 40),
+    ("PiB", 1 << 50),
+    ("EiB", 1 << 60),
+    ("KB", 1 << 10),
+    ("MB", 1 << 20),
+    ("GB", 1 << 30),
+    ("TB", 1 << 40),
+    ("PB", 1 << 50),
+    ("EB", 1 << 60),
+    ("B", 1),
+];
+
+/// Parses a byte size as Prometheus's `--storage.tsdb.retention.size` does: `0`, or
+/// one or more `<integer><unit>` terms (`512MB`, `1GB512MB`), units in base 2.
+pub fn parse_size_bytes(text: &str) -> Result<u64, String> {
+    let bad = || format!("not a valid size: {text:?} (use e.g. 512MB or 10GB)");
+    if text == "0" {
+        return Ok(0);
+    }
+    let mut rest = text;
+    let mut total: u64 = 0;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let (unit, scale) = SIZE_UNITS.iter().find(|(u, _)| rest.starts_with(u)).ok_or_else(bad)?;
+        rest = &rest[unit.len()..];
+        total = n.checked_mul(*scale).and_then(|b| total.checked_add(b)).ok_or_else(bad)?;
+    }
+    Ok(total)
 }
 
 impl Config {
@@ -260,6 +375,13 @@ impl Config {
         }
         if let Some(name) = self.global.external_labels.keys().find(|n| n.is_empty()) {
             bail!("global.external_labels: invalid label name {name:?}");
+        }
+        self.storage.db_options()?;
+        if parse_prometheus_duration(&self.storage.maintenance_interval).is_none_or(|ms| ms <= 0) {
+            bail!(
+                "storage.maintenance_interval must be a positive duration, got {:?}",
+                self.storage.maintenance_interval
+            );
         }
         self.otlp.check()?;
         self.alerting.targets().map_err(anyhow::Error::msg)?;
@@ -370,6 +492,48 @@ mod tests {
         ] {
             let err = format!("{:#}", Config::parse(text).expect_err(text));
             assert!(err.contains(want), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn storage_keys_map_to_db_options() {
+        let d = Config::default().storage.db_options().expect("defaults");
+        assert_eq!(d.block_range, 2 * 3_600_000);
+        assert_eq!(d.retention_raw, 90 * 86_400_000);
+        assert_eq!((d.retention_size, d.out_of_order_window), (0, 0));
+        let cfg = Config::parse(
+            "storage:\n  block_range: 30m\n  out_of_order_window: 10m\n  retention:\n    raw: 30d\n    size: 10GB\n",
+        )
+        .expect("valid");
+        let o = cfg.storage.db_options().expect("options");
+        assert_eq!(o.block_range, 30 * 60_000);
+        assert_eq!(o.retention_raw, 30 * 86_400_000);
+        assert_eq!(o.retention_size, 10 << 30);
+        assert_eq!(o.out_of_order_window, 10 * 60_000);
+        assert_eq!(cfg.storage.maintenance_interval(), std::time::Duration::from_secs(60));
+        let fast = Config::parse("storage:\n  maintenance_interval: 200ms\n").expect("valid");
+        assert_eq!(fast.storage.maintenance_interval(), std::time::Duration::from_millis(200));
+        for (text, key) in [
+            ("storage:\n  block_range: 0s\n", "storage.block_range"),
+            ("storage:\n  block_range: soon\n", "storage.block_range"),
+            ("storage:\n  retention:\n    size: 10 gigs\n", "storage.retention.size"),
+            ("storage:\n  retention:\n    raw: ever\n", "storage.retention.raw"),
+            ("storage:\n  maintenance_interval: 0s\n", "storage.maintenance_interval"),
+        ] {
+            let err = format!("{:#}", Config::parse(text).expect_err(text));
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn sizes_parse_as_prometheus_base2_bytes() {
+        assert_eq!(parse_size_bytes("0"), Ok(0));
+        assert_eq!(parse_size_bytes("512MB"), Ok(512 << 20));
+        assert_eq!(parse_size_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size_bytes("1GB512MB"), Ok((1 << 30) + (512 << 20)));
+        assert_eq!(parse_size_bytes("100B"), Ok(100));
+        for bad in ["", "10", "MB", "1.5GB", "10XB", "-1GB", "99999999999EB"] {
+            assert!(parse_size_bytes(bad).is_err(), "{bad}");
         }
     }
 

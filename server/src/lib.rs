@@ -3,13 +3,15 @@
 //!
 //! Public surface: [`router`] (every route, for in-process tests), [`run`] and
 //! [`serve_on`] (bind, open the store in the background, serve until shutdown),
-//! [`AppState`], [`Config`], [`Cli`], [`shutdown_signal`], and the API helpers in
-//! [`api`] (parameter parsing, response formatting).
+//! [`AppState`], [`Config`], [`Cli`], [`shutdown_signal`], the API helpers in
+//! [`api`] (parameter parsing, response formatting), and the subcommands
+//! [`import_cmd`] (`vigil import`), [`promqltest_cmd`] and [`check`].
 
 pub mod api;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod import_cmd;
 pub mod promqltest_cmd;
 pub mod rules_wiring;
 mod serve;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use vigil_server::cli::Command;
-use vigil_server::{Cli, Config, ServeOptions, promqltest_cmd, run, shutdown_signal};
+use vigil_server::{Cli, Config, ServeOptions, import_cmd, promqltest_cmd, run, shutdown_signal};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -22,6 +22,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if let Some(Command::Import { from_openmetrics, storage_path }) = &cli.command {
+        return import(&cli, from_openmetrics, storage_path);
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -40,16 +43,44 @@ fn main() -> ExitCode {
     }
 }
 
+/// `vigil import`: storage options from `--config.file` and the `--storage.*` flags.
+fn import(cli: &Cli, file: &std::path::Path, dir: &std::path::Path) -> ExitCode {
+    let opts = (|| -> anyhow::Result<vigil_storage::DbOptions> {
+        let mut config = match &cli.config_file {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        cli.apply_storage_flags(&mut config)?;
+        config.storage.db_options()
+    })();
+    match opts.and_then(|o| import_cmd::run(file, dir, o, &mut std::io::stdout().lock())) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil import: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn serve(cli: Cli) -> anyhow::Result<()> {
-    let config = match &cli.config_file {
+    let mut config = match &cli.config_file {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    cli.apply_storage_flags(&mut config)?;
     let storage_path = cli.storage_path(&config);
     tracing::info!(version = vigil_server::api::VERSION, storage_path = %storage_path.display(), "starting vigil");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let engine = cli.engine_options();
     let rules = cli.rules_options();
-    let opts = ServeOptions { listen_address: cli.listen_address, storage_path, config, engine, rules };
+    let enable_admin_api = cli.enable_admin_api;
+    let opts = ServeOptions {
+        listen_address: cli.listen_address,
+        storage_path,
+        config,
+        engine,
+        rules,
+        enable_admin_api,
+    };
     runtime.block_on(run(opts, shutdown_signal()))
 }

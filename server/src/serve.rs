@@ -32,6 +32,8 @@ pub struct ServeOptions {
     pub engine: EngineOptions,
     /// Rule engine flags.
     pub rules: RulesOptions,
+    /// Serve `/api/v1/admin/tsdb/*` (`--web.enable-admin-api`).
+    pub enable_admin_api: bool,
 }
 
 /// Binds `opts.listen_address` and serves until `shutdown` completes.
@@ -56,7 +58,9 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let mut opts = opts;
-    let state = AppState::new(engine, opts.config.api_settings());
+    let settings =
+        crate::state::ApiSettings { enable_admin_api: opts.enable_admin_api, ..opts.config.api_settings() };
+    let state = AppState::new(engine, settings);
     let addr = listener.local_addr().context("reading the listen address")?;
     tracing::info!(address = %addr, "listening");
     if opts.rules.external_url.is_empty() {
@@ -130,6 +134,7 @@ async fn open_store(
         took = ?started.elapsed(),
         "store open, WAL replayed; ready"
     );
+    state.set_db(opened.db());
     state.set_ready(opened.storage());
     let rules = crate::rules_wiring::start_rules(&state, opened.storage(), &opts.config, &opts.rules).await;
     let interval_ms = opts.config.storage.wal_sync_interval_ms();
@@ -216,6 +221,7 @@ mod tests {
             config: Config::parse("storage:\n  wal_sync_interval: 10ms\n").expect("config"),
             engine: EngineOptions::default(),
             rules: RulesOptions::default(),
+            enable_admin_api: false,
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve_on(listener, opts, Engine::default(), async {

@@ -8,7 +8,7 @@ use vigil_ingest::exemplars::{DEFAULT_MAX_EXEMPLARS, ExemplarStore};
 use vigil_ingest::otlp::{DeltaState, OtlpOptions};
 use vigil_ingest::remote_write::Limits;
 use vigil_query::Engine;
-use vigil_storage::Storage;
+use vigil_storage::{Db, Storage};
 
 use crate::api::response::ApiError;
 use crate::rules_wiring::RulesHandle;
@@ -39,6 +39,8 @@ pub struct ApiSettings {
     pub created_timestamp_zero_ingestion: bool,
     /// How OTLP is translated.
     pub otlp: OtlpOptions,
+    /// Serve the admin endpoints (`--web.enable-admin-api`).
+    pub enable_admin_api: bool,
 }
 
 impl Default for ApiSettings {
@@ -50,6 +52,7 @@ impl Default for ApiSettings {
             max_exemplars: DEFAULT_MAX_EXEMPLARS,
             created_timestamp_zero_ingestion: false,
             otlp: OtlpOptions::default(),
+            enable_admin_api: false,
         }
     }
 }
@@ -62,6 +65,9 @@ pub struct AppState {
 
 struct Inner {
     store: OnceLock<Arc<dyn Storage>>,
+    /// The same store as the block database, for the admin and TSDB status APIs; unset
+    /// when the state was built around another `Storage` (tests).
+    db: OnceLock<Arc<Db>>,
     rules: OnceLock<Arc<RulesHandle>>,
     engine: Engine,
     settings: ApiSettings,
@@ -78,6 +84,7 @@ impl AppState {
         let ingest_permits = Arc::new(Semaphore::new(MAX_CONCURRENT_OTLP_REQUESTS));
         let inner = Inner {
             store: OnceLock::new(),
+            db: OnceLock::new(),
             rules: OnceLock::new(),
             engine,
             settings,
@@ -99,6 +106,16 @@ impl AppState {
     /// A second call is ignored: the first store stays.
     pub fn set_ready(&self, store: Arc<dyn Storage>) {
         let _ = self.inner.store.set(store);
+    }
+
+    /// Hands over the block database behind the store (before [`AppState::set_ready`]).
+    pub fn set_db(&self, db: Arc<Db>) {
+        let _ = self.inner.db.set(db);
+    }
+
+    /// The block database, or `unavailable` while opening (or when the store is not one).
+    pub fn db(&self) -> Result<Arc<Db>, ApiError> {
+        self.inner.db.get().cloned().ok_or_else(ApiError::unavailable)
     }
 
     /// True once the store is open.

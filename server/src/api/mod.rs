@@ -1,5 +1,6 @@
 //! Prometheus's HTTP API v1 and the operational endpoints, as one axum router.
 
+mod admin;
 mod exemplars;
 #[cfg(test)]
 mod ingest_route_tests;
@@ -19,7 +20,7 @@ mod write;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use crate::state::AppState;
 
@@ -45,6 +46,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/label/{name}/values", get(labels::label_values))
         .route("/api/v1/metadata", get(metadata::metadata))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/status/tsdb", get(admin::tsdb_status))
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(admin::delete_series).merge(put(admin::delete_series)),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(admin::clean_tombstones).merge(put(admin::clean_tombstones)),
+        )
+        .route("/api/v1/admin/tsdb/snapshot", post(admin::snapshot).merge(put(admin::snapshot)))
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
         .route("/-/reload", post(rules::reload).put(rules::reload))

@@ -1,0 +1,129 @@
+//! Block storage end to end: data spanning several block ranges is cut into blocks by
+//! the maintenance thread, survives `kill -9` with every sample exactly once, can be
+//! deleted through the admin API, and a snapshot serves as a data directory.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use vigil_tests::{Api, Vigil, encode_write};
+
+const T0: i64 = 1_700_000_000_000;
+const SERIES: usize = 5;
+/// Ten minutes of data at a 5s step: five 2-minute block ranges.
+const SAMPLES: usize = 120;
+const STEP_MS: i64 = 5_000;
+/// Samples per series per remote-write request.
+const PER_REQUEST: usize = 12;
+/// The smallest block range that keeps the test well under a minute.
+const BLOCK_RANGE: &str = "--storage.block-range=2m";
+/// Maintenance runs this often here so blocks appear within the test's time budget.
+const CONFIG: &str = "storage:\n  maintenance_interval: 200ms\n";
+/// How long to wait for the first block.
+const BLOCK_WAIT: Duration = Duration::from_secs(20);
+
+fn value(series: usize, i: usize) -> f64 {
+    (series * 1000 + i) as f64 + 0.5
+}
+
+fn start(data: &Path, config: &Path) -> Vigil {
+    let config_arg = format!("--config.file={}", config.display());
+    Vigil::start_with_args(data, &[BLOCK_RANGE, "--web.enable-admin-api", &config_arg])
+}
+
+/// Every sample of `blocks_test` as series label → (seconds, value), via a range selector.
+fn all_samples(api: &Api) -> BTreeMap<String, Vec<(f64, f64)>> {
+    let at = (T0 + SAMPLES as i64 * STEP_MS) as f64 / 1000.0;
+    let window = format!("blocks_test[{}s]", SAMPLES as i64 * STEP_MS / 1000 + 1);
+    let data = api.query(&window, at);
+    let mut got = BTreeMap::new();
+    for s in data["result"].as_array().expect("matrix result") {
+        let points = s["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .map(|p| (p[0].as_f64().expect("ts"), p[1].as_str().expect("v").parse::<f64>().expect("float")))
+            .collect();
+        got.insert(s["metric"]["series"].as_str().expect("series label").to_string(), points);
+    }
+    got
+}
+
+fn want(series: usize) -> Vec<(f64, f64)> {
+    (0..SAMPLES).map(|i| ((T0 + i as i64 * STEP_MS) as f64 / 1000.0, value(series, i))).collect()
+}
+
+fn block_dirs(data: &Path) -> usize {
+    std::fs::read_dir(data.join("blocks"))
+        .map(|d| d.filter_map(Result::ok).filter(|e| e.path().join("meta.json").exists()).count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn blocks_survive_kill_9_and_serve_deletes_and_snapshots() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("vigil.yml");
+    std::fs::write(&config, CONFIG).expect("write config");
+
+    let vigil = start(&data, &config);
+    let api = vigil.api();
+    let names: Vec<String> = (0..SERIES).map(|s| s.to_string()).collect();
+    for r in 0..SAMPLES / PER_REQUEST {
+        let series: Vec<_> = (0..SERIES)
+            .map(|s| {
+                let samples = (r * PER_REQUEST..(r + 1) * PER_REQUEST)
+                    .map(|i| (T0 + i as i64 * STEP_MS, value(s, i)))
+                    .collect();
+                (vec![("__name__", "blocks_test"), ("series", names[s].as_str())], samples)
+            })
+            .collect();
+        let reply = api.remote_write(encode_write(&series));
+        assert_eq!(reply.status, 204, "request {r}: {}", reply.body);
+    }
+    let deadline = Instant::now() + BLOCK_WAIT;
+    while block_dirs(&data) == 0 {
+        assert!(Instant::now() < deadline, "no block cut within {BLOCK_WAIT:?}; log: {}", vigil.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    vigil.kill9();
+
+    // Every acknowledged sample, exactly once, whether it now lives in a block, the WAL or both.
+    let vigil = start(&data, &config);
+    let api = vigil.api();
+    let got = all_samples(&api);
+    assert_eq!(got.len(), SERIES, "series after restart: {:?}", got.keys());
+    for s in 0..SERIES {
+        assert_eq!(got[&s.to_string()], want(s), "series {s}");
+    }
+    let stats = api.get("/api/v1/status/tsdb", &[]).json();
+    assert_eq!(stats["status"], "success", "{stats}");
+    assert!(stats["data"]["seriesCountByMetricName"].is_array(), "{stats}");
+
+    // delete_series hides the series at once, in blocks and head alike.
+    let reply =
+        api.post_form("/api/v1/admin/tsdb/delete_series", &[("match[]", "blocks_test{series=\"0\"}")]);
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    let got = all_samples(&api);
+    assert_eq!(got.len(), SERIES - 1, "after delete: {:?}", got.keys());
+    assert!(!got.contains_key("0"));
+
+    // A snapshot is a data directory another Vigil can serve.
+    let reply = api.post_form("/api/v1/admin/tsdb/snapshot", &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let name = reply.json()["data"]["name"].as_str().expect("snapshot name").to_string();
+    let snapshot_dir = data.join("snapshots").join(&name);
+    assert!(block_dirs(&snapshot_dir) > 0, "snapshot {name} has no blocks");
+    let copy = Vigil::start_with_args(&snapshot_dir, &[BLOCK_RANGE]);
+    let restored = all_samples(&copy.api());
+    assert_eq!(restored.len(), SERIES - 1, "snapshot series: {:?}", restored.keys());
+    for s in 1..SERIES {
+        assert_eq!(restored[&s.to_string()], want(s), "snapshot series {s}");
+    }
+    assert!(copy.terminate(), "snapshot server exits cleanly");
+    assert!(
+        vigil.terminate(),
+        "server exits cleanly: {}",
+        std::fs::read_to_string(data.with_extension("log")).unwrap_or_default()
+    );
+}
