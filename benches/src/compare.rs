@@ -137,9 +137,6 @@ impl Comparison<'_> {
         }
         run.clean_stop = server.stop(self.limits.stop);
         run.disk_after_stop = Some(procfs::dir_usage_bytes(&data));
-        if kind == ServerKind::Vigil {
-            run.disk_persisted = run.disk_after_stop;
-        }
 
         let t1 = Instant::now();
         let mut again = Running::spawn(kind, bin, &data, &dir, &log)?;
@@ -204,10 +201,13 @@ fn check_query(agent: &ureq::Agent, base: &str, at_s: i64) -> Result<f64, CheckE
 fn persist(kind: ServerKind, base: &str, data: &Path) -> (anyhow::Result<Option<u64>>, String) {
     let agent = crate::http::agent();
     match kind {
-        ServerKind::Prometheus => {
+        ServerKind::Prometheus | ServerKind::Vigil => {
+            // Both write their head out as one compressed block in a snapshot: the form
+            // their data takes on disk once it leaves the head.
             let note = "size of a TSDB snapshot (`POST /api/v1/admin/tsdb/snapshot`, head included): the \
-                        head written out as a compacted block, Prometheus's long-term on-disk form; its data dir \
-                        after the stop holds the WAL and head chunks (the span is too short for a block)"
+                        head written out as a compacted block, the long-term on-disk form; the data dir \
+                        after the stop holds the WAL (and Prometheus's head chunks): the span is too short \
+                        for a block to be cut"
                 .to_string();
             let r = (|| -> anyhow::Result<Option<u64>> {
                 let r = crate::http::post_empty(&agent, &format!("{base}/api/v1/admin/tsdb/snapshot"))?;
@@ -234,12 +234,6 @@ fn persist(kind: ServerKind, base: &str, data: &Path) -> (anyhow::Result<Option<
                 .map(|()| Some(procfs::dir_usage_bytes(data)));
             (r, note)
         }
-        ServerKind::Vigil => (
-            Ok(None),
-            "data dir size after a graceful stop (SIGTERM); \
-                        today that is the WAL, as Vigil writes no blocks yet"
-                .to_string(),
-        ),
     }
 }
 

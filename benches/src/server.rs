@@ -49,7 +49,12 @@ impl ServerKind {
     pub fn args(self, addr: &str, data_dir: &Path, config: &Path) -> Vec<String> {
         let d = data_dir.display();
         match self {
-            ServerKind::Vigil => vec![format!("--web.listen-address={addr}"), format!("--storage.path={d}")],
+            ServerKind::Vigil => vec![
+                format!("--web.listen-address={addr}"),
+                format!("--storage.path={d}"),
+                // For the snapshot that persists the head for the disk figure.
+                "--web.enable-admin-api".into(),
+            ],
             ServerKind::Prometheus => vec![
                 format!("--config.file={}", config.display()),
                 format!("--web.listen-address={addr}"),
