@@ -103,6 +103,12 @@ pub struct Cli {
 /// Subcommands of `vigil`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
+    /// Validates configuration files, as `promtool check` does.
+    Check {
+        /// What to check.
+        #[command(subcommand)]
+        what: CheckCommand,
+    },
     /// Runs Prometheus's PromQL test scripts against Vigil's engine; prints every
     /// failing eval and `N passed, M failed, K skipped`; exits 1 on failures.
     Promqltest {
@@ -120,6 +126,18 @@ pub enum Command {
         /// The data directory to import into.
         #[arg(long = "storage.path", value_name = "DIR")]
         storage_path: PathBuf,
+    },
+}
+
+/// What `vigil check` validates.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CheckCommand {
+    /// Rule files, like `promtool check rules`: a parse error names file, line and
+    /// column, a bad expression or template names the rule; exits 1 on any error.
+    Rules {
+        /// Rule files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
 }
 

@@ -4,15 +4,14 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use vigil_server::cli::Command;
+use vigil_server::cli::{CheckCommand, Command};
 use vigil_server::{Cli, Config, ServeOptions, import_cmd, promqltest_cmd, run, shutdown_signal};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("check") {
-        return vigil_server::check::main(&args[2..], &mut std::io::stdout(), &mut std::io::stderr());
-    }
     let cli = Cli::parse();
+    if let Some(Command::Check { what: CheckCommand::Rules { files } }) = &cli.command {
+        return vigil_server::check::check_rules(files, &mut std::io::stdout(), &mut std::io::stderr());
+    }
     if let Some(Command::Promqltest { files }) = &cli.command {
         return match promqltest_cmd::run(files, &mut std::io::stdout().lock()) {
             Ok(true) => ExitCode::SUCCESS,
