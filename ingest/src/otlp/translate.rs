@@ -28,6 +28,10 @@ const NANOS_PER_MILLI: u64 = 1_000_000;
 /// Spacing of `target_info` samples: half of Prometheus's default 5m lookback delta,
 /// so the info series is found at every instant between a resource's first and last point.
 const TARGET_INFO_INTERVAL_MS: i64 = 150_000;
+/// Most `target_info` samples one resource of one request produces: 41h of span at the
+/// interval above, far more than one export batch covers. Without a bound, two points
+/// years apart would make a tiny request expand into millions of samples.
+const MAX_TARGET_INFO_SAMPLES: i64 = 1_000;
 /// Name of the series carrying resource attributes.
 const TARGET_INFO: &str = "target_info";
 /// Resource attributes that identify the target (they become `job` and `instance`).
@@ -523,7 +527,8 @@ impl Translator<'_> {
         };
         let labels = self.labels(&bare, &kept, &[(METRIC_NAME, TARGET_INFO)])?;
         let mut samples = Vec::new();
-        let mut t = first;
+        // Past the bound, only the newest part of the span gets samples.
+        let mut t = first.max(last.saturating_sub(MAX_TARGET_INFO_SAMPLES * TARGET_INFO_INTERVAL_MS));
         while t < last {
             samples.push(Sample { t, v: 1.0 });
             t = t.saturating_add(TARGET_INFO_INTERVAL_MS);
@@ -669,6 +674,17 @@ mod tests {
             labels_of(&got, "g")[1],
             r#"{__name__="g", instance="i-1", job="api", k8s_pod_name="pod-a", service_instance_id="i-1", service_name="api"}"#
         );
+    }
+
+    #[test]
+    fn target_info_samples_are_bounded_whatever_the_span() {
+        let early = NumberDataPoint { time_unix_nano: 1, ..point(vec![], 1.0) };
+        let req = request(service(), None, vec![gauge("g", vec![early, point(vec![], 2.0)])]);
+        let got = translate(&req, &OtlpOptions::default()).expect("translate");
+        let info =
+            got.series.iter().find(|s| s.labels.metric_name() == Some("target_info")).expect("target_info");
+        assert!(info.samples.len() as i64 <= MAX_TARGET_INFO_SAMPLES + 1, "{} samples", info.samples.len());
+        assert_eq!(info.samples.last().map(|s| s.t), Some(millis(T)));
     }
 
     #[test]
