@@ -399,3 +399,19 @@ fn compare_points(a: &Json, b: &Json, what: &str, diffs: &mut Vec<String>) {
         diffs.push(format!("{what}: value {a} vs {b}"));
     }
 }
+
+/// Starts a real Prometheus on a free loopback port with its data under `dir`: the
+/// config is `config(address)` (so it can scrape itself), extra flags follow; waits
+/// for `/-/ready`. Its log is `dir/prometheus.log`.
+pub fn start_prometheus(bin: &Path, dir: &Path, config: impl FnOnce(&str) -> String, extra: &[&str]) -> Peer {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config_path = dir.join("prometheus.yml");
+    std::fs::write(&config_path, config(&addr)).expect("write prometheus.yml");
+    let mut args = vec![
+        format!("--config.file={}", config_path.display()),
+        format!("--storage.tsdb.path={}", dir.join("prom").display()),
+        format!("--web.listen-address={addr}"),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    Peer::start(bin, &args, addr, "/-/ready", &dir.join("prometheus.log"))
+}

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use vigil_tests::{Api, Peer, Vigil, diff_query_data, free_port, peer_binary};
+use vigil_tests::{Api, Vigil, diff_query_data, peer_binary, start_prometheus};
 
 /// How long Prometheus scrapes before we compare: enough for several 1s scrapes and
 /// a few remote-write batches.
@@ -69,21 +69,15 @@ fn vigil_answers_like_prometheus_on_remote_written_data() {
     let dir = tempfile::tempdir().expect("temp dir");
     let vigil = Vigil::start(&dir.path().join("vigil"));
 
-    let prom_addr = format!("127.0.0.1:{}", free_port());
-    let config = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-         scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['{prom_addr}']\n\
-         remote_write:\n  - url: {}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n",
-        vigil.url()
-    );
-    let config_path = dir.path().join("prometheus.yml");
-    std::fs::write(&config_path, config).expect("write prometheus.yml");
-    let args = vec![
-        format!("--config.file={}", config_path.display()),
-        format!("--storage.tsdb.path={}", dir.path().join("prom").display()),
-        format!("--web.listen-address={prom_addr}"),
-    ];
-    let prom = Peer::start(&prometheus, &args, prom_addr, "/-/ready", &dir.path().join("prometheus.log"));
+    let config = |prom_addr: &str| {
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['{prom_addr}']\n\
+             remote_write:\n  - url: {}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n",
+            vigil.url()
+        )
+    };
+    let prom = start_prometheus(&prometheus, dir.path(), config, &[]);
     std::thread::sleep(WARMUP);
 
     let (vigil_api, prom_api) = (vigil.api(), Api::new(&prom.url()));

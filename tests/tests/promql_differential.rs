@@ -5,7 +5,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use vigil_tests::{Api, Peer, TestSeries, Vigil, diff_query_data, encode_write, free_port, peer_binary};
+use vigil_tests::{Api, TestSeries, Vigil, diff_query_data, encode_write, peer_binary, start_prometheus};
 
 /// Scrape-like interval of the synthetic data.
 const STEP_S: i64 = 15;
@@ -227,19 +227,14 @@ fn vigil_answers_every_query_as_prometheus_does() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let vigil = Vigil::start_with_args(&dir.path().join("vigil"), &[EXPERIMENTAL]);
-    let prom_addr = format!("127.0.0.1:{}", free_port());
-    let config_path = dir.path().join("prometheus.yml");
-    std::fs::write(&config_path, "global:\n  evaluation_interval: 1m\n").expect("write prometheus.yml");
-    let args = vec![
-        format!("--config.file={}", config_path.display()),
-        format!("--storage.tsdb.path={}", dir.path().join("prom").display()),
-        format!("--web.listen-address={prom_addr}"),
-        "--web.enable-remote-write-receiver".to_string(),
-        EXPERIMENTAL.to_string(),
+    let config = |_: &str| "global:\n  evaluation_interval: 1m\n".to_string();
+    let extra = [
+        "--web.enable-remote-write-receiver",
+        EXPERIMENTAL,
         // Duration expressions (`[5m+1m]`) are behind this flag in Prometheus 3.5.
-        "--enable-feature=promql-duration-expr".to_string(),
+        "--enable-feature=promql-duration-expr",
     ];
-    let prom = Peer::start(&prometheus, &args, prom_addr, "/-/ready", &dir.path().join("prometheus.log"));
+    let prom = start_prometheus(&prometheus, dir.path(), config, &extra);
     let (ours, theirs) = (vigil.api(), Api::new(&prom.url()));
     load(&ours, &data);
     load(&theirs, &data);

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use vigil_tests::{Api, Peer, TestSeries, Vigil, diff_query_data, encode_write, free_port, peer_binary};
+use vigil_tests::{Api, TestSeries, Vigil, diff_query_data, encode_write, peer_binary, start_prometheus};
 
 /// Same shape as the criterion benchmark: 100 instances × 100 series of `m`, and
 /// 100 instances × 10 buckets of `h_bucket`, one sample a minute for a day.
@@ -101,16 +101,9 @@ fn time_benchmark_queries_on_vigil_and_prometheus() {
     let start_s = (now_s - STEPS * STEP_S - 120) / 60 * 60;
     let dir = tempfile::tempdir().expect("temp dir");
     let vigil = Vigil::start(&dir.path().join("vigil"));
-    let prom_addr = format!("127.0.0.1:{}", free_port());
-    let config_path = dir.path().join("prometheus.yml");
-    std::fs::write(&config_path, "global:\n  evaluation_interval: 1m\n").expect("write prometheus.yml");
-    let args = vec![
-        format!("--config.file={}", config_path.display()),
-        format!("--storage.tsdb.path={}", dir.path().join("prom").display()),
-        format!("--web.listen-address={prom_addr}"),
-        "--web.enable-remote-write-receiver".to_string(),
-    ];
-    let prom = Peer::start(&prometheus, &args, prom_addr, "/-/ready", &dir.path().join("prometheus.log"));
+    let config = |_: &str| "global:\n  evaluation_interval: 1m\n".to_string();
+    let extra = ["--web.enable-remote-write-receiver"];
+    let prom = start_prometheus(&prometheus, dir.path(), config, &extra);
     let (ours, theirs) = (vigil.api(), Api::new(&prom.url()));
     let loading = Instant::now();
     load(&[&ours, &theirs], start_s);

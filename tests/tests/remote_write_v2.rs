@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
-use vigil_tests::{Api, Peer, Vigil, diff_query_data, free_port, peer_binary};
+use vigil_tests::{Api, Vigil, diff_query_data, peer_binary, start_prometheus};
 
 /// How long Prometheus scrapes before we compare: several 1s scrapes and batches.
 const WARMUP: Duration = Duration::from_secs(20);
@@ -63,24 +63,17 @@ fn prometheus_remote_write_2_lands_in_vigil_as_in_prometheus() {
     let dir = tempfile::tempdir().expect("temp dir");
     let vigil = Vigil::start(&dir.path().join("vigil"));
 
-    let prom_addr = format!("127.0.0.1:{}", free_port());
-    let config = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-         scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['{prom_addr}']\n\
-         remote_write:\n  - url: {}/api/v1/write\n    protobuf_message: io.prometheus.write.v2.Request\n\
-         \x20   queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n",
-        vigil.url()
-    );
-    let config_path = dir.path().join("prometheus.yml");
-    std::fs::write(&config_path, config).expect("write prometheus.yml");
-    let args = vec![
-        format!("--config.file={}", config_path.display()),
-        format!("--storage.tsdb.path={}", dir.path().join("prom").display()),
-        format!("--web.listen-address={prom_addr}"),
-        "--enable-feature=metadata-wal-records".to_string(),
-    ];
+    let config = |prom_addr: &str| {
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['{prom_addr}']\n\
+             remote_write:\n  - url: {}/api/v1/write\n    protobuf_message: io.prometheus.write.v2.Request\n\
+             \x20   queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n",
+            vigil.url()
+        )
+    };
+    let prom = start_prometheus(&prometheus, dir.path(), config, &["--enable-feature=metadata-wal-records"]);
     let log = dir.path().join("prometheus.log");
-    let prom = Peer::start(&prometheus, &args, prom_addr, "/-/ready", &log);
     std::thread::sleep(WARMUP);
 
     let (vigil_api, prom_api) = (vigil.api(), Api::new(&prom.url()));
