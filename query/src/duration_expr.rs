@@ -6,6 +6,8 @@
 //! after `offset` one operand is (an optional sign and a literal, a parenthesised
 //! expression or a call), so `x offset 1m + 2` stays `(x offset 1m) + 2`.
 
+use crate::lexing::{is_ident, skip_string};
+
 /// Query-wide values that `step()` and `range()` stand for, in ms.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DurationContext {
@@ -70,22 +72,6 @@ pub(crate) fn rewrite(query: &str, ctx: DurationContext) -> Result<String, Strin
     Ok(out)
 }
 
-fn skip_string(b: &[u8], start: usize) -> usize {
-    let q = b[start];
-    let mut i = start + 1;
-    while i < b.len() {
-        if b[i] == b'\\' && q != b'`' {
-            i += 2;
-            continue;
-        }
-        if b[i] == q {
-            return i + 1;
-        }
-        i += 1;
-    }
-    b.len()
-}
-
 fn find_close(b: &[u8], open: usize) -> Option<usize> {
     let mut depth = 0;
     for (k, &c) in b.iter().enumerate().skip(open) {
@@ -101,10 +87,6 @@ fn find_close(b: &[u8], open: usize) -> Option<usize> {
         }
     }
     None
-}
-
-fn is_ident(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
 }
 
 fn is_word_at(b: &[u8], i: usize, w: &str) -> bool {

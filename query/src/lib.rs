@@ -23,6 +23,7 @@ mod eval;
 mod functions;
 mod histogram;
 mod info;
+mod lexing;
 mod mathx;
 mod parse_errors;
 mod plan;

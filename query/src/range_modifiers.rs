@@ -4,6 +4,8 @@
 //! (`x[1m] anchored` becomes `x{__vigil_range_modifier__="anchored"}[1m]`); the plan
 //! converter takes that matcher out again and sets [`RangeModifier`].
 
+use crate::lexing::{is_ident, is_ident_start, skip_string};
+
 /// The reserved label name that carries the modifier through the parser.
 pub(crate) const MODIFIER_LABEL: &str = "__vigil_range_modifier__";
 
@@ -61,30 +63,6 @@ const KEYWORDS: &[&str] = &[
     "fill_left",
     "fill_right",
 ];
-
-fn is_ident_start(c: u8) -> bool {
-    c.is_ascii_alphabetic() || c == b'_' || c == b':'
-}
-
-fn is_ident(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
-}
-
-fn skip_string(b: &[u8], start: usize) -> usize {
-    let q = b[start];
-    let mut i = start + 1;
-    while i < b.len() {
-        if b[i] == b'\\' && q != b'`' {
-            i += 2;
-            continue;
-        }
-        if b[i] == q {
-            return i + 1;
-        }
-        i += 1;
-    }
-    b.len()
-}
 
 fn skip_block(b: &[u8], open: usize, o: u8, c: u8) -> usize {
     let mut depth = 0;
