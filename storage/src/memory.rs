@@ -63,7 +63,9 @@ impl MemStorage {
         Ok(())
     }
 
-    fn matching(&self, matchers: &[Matcher]) -> Vec<(Labels, Vec<Sample>)> {
+    /// Every series matching all `matchers` (all series when empty) with all its
+    /// samples, sorted by labels: what tests compare stored data with.
+    pub fn matching(&self, matchers: &[Matcher]) -> Vec<(Labels, Vec<Sample>)> {
         self.series
             .read()
             .iter()

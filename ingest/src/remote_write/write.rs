@@ -180,7 +180,7 @@ mod tests {
         self, Histogram, Label, MetricMetadata as WireMeta, Sample, TimeSeries,
     };
     use vigil_storage::memory::MemStorage;
-    use vigil_storage::{Matcher, Querier, SelectHints};
+    use vigil_storage::{Matcher, Querier};
 
     fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
         TimeSeries {
@@ -192,14 +192,8 @@ mod tests {
     }
 
     fn stored(store: &MemStorage, name: &str) -> Vec<(i64, f64)> {
-        let hints = SelectHints { start: i64::MIN, end: i64::MAX, ..Default::default() };
-        let mut out = Vec::new();
-        for mut s in store.select(&[Matcher::equal("__name__", name)], &hints).expect("select") {
-            while let Some(x) = s.samples.next() {
-                out.push((x.t, x.v));
-            }
-        }
-        out
+        let series = store.matching(&[Matcher::equal("__name__", name)]);
+        series.into_iter().flat_map(|(_, samples)| samples.into_iter().map(|x| (x.t, x.v))).collect()
     }
 
     #[test]

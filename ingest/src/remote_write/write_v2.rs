@@ -257,14 +257,8 @@ mod tests {
     }
 
     fn stored(store: &MemStorage, name: &str) -> Vec<(i64, f64)> {
-        let hints = SelectHints { start: i64::MIN, end: i64::MAX, ..Default::default() };
-        let mut out = Vec::new();
-        for mut s in store.select(&[Matcher::equal("__name__", name)], &hints).expect("select") {
-            while let Some(x) = s.samples.next() {
-                out.push((x.t, x.v));
-            }
-        }
-        out
+        let series = store.matching(&[Matcher::equal("__name__", name)]);
+        series.into_iter().flat_map(|(_, samples)| samples.into_iter().map(|x| (x.t, x.v))).collect()
     }
 
     fn write(store: &MemStorage, req: Request, opts: &V2Options) -> Result<WriteReport, V2Error> {
