@@ -415,3 +415,15 @@ pub fn start_prometheus(bin: &Path, dir: &Path, config: impl FnOnce(&str) -> Str
     args.extend(extra.iter().map(|a| a.to_string()));
     Peer::start(bin, &args, addr, "/-/ready", &dir.join("prometheus.log"))
 }
+
+/// A Prometheus config that scrapes itself at `prom_addr` every second and remote-writes
+/// to Vigil at `vigil_url` with a 1s batch deadline; `extra` adds lines to the
+/// remote-write entry (e.g. `protobuf_message: ...`).
+pub fn self_scrape_config(prom_addr: &str, vigil_url: &str, extra: &str) -> String {
+    let extra = if extra.is_empty() { String::new() } else { format!("    {extra}\n") };
+    format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+         scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['{prom_addr}']\n\
+         remote_write:\n  - url: {vigil_url}/api/v1/write\n{extra}    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n"
+    )
+}

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use vigil_tests::{Api, Vigil, diff_query_data, peer_binary, start_prometheus};
+use vigil_tests::{Api, Vigil, diff_query_data, peer_binary, self_scrape_config, start_prometheus};
 
 /// How long Prometheus scrapes before we compare: enough for several 1s scrapes and
 /// a few remote-write batches.
@@ -69,14 +69,7 @@ fn vigil_answers_like_prometheus_on_remote_written_data() {
     let dir = tempfile::tempdir().expect("temp dir");
     let vigil = Vigil::start(&dir.path().join("vigil"));
 
-    let config = |prom_addr: &str| {
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['{prom_addr}']\n\
-             remote_write:\n  - url: {}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n",
-            vigil.url()
-        )
-    };
+    let config = |prom_addr: &str| self_scrape_config(prom_addr, &vigil.url(), "");
     let prom = start_prometheus(&prometheus, dir.path(), config, &[]);
     std::thread::sleep(WARMUP);
 

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
-use vigil_tests::{Api, Vigil, diff_query_data, peer_binary, start_prometheus};
+use vigil_tests::{Api, Vigil, diff_query_data, peer_binary, self_scrape_config, start_prometheus};
 
 /// How long Prometheus scrapes before we compare: several 1s scrapes and batches.
 const WARMUP: Duration = Duration::from_secs(20);
@@ -64,13 +64,7 @@ fn prometheus_remote_write_2_lands_in_vigil_as_in_prometheus() {
     let vigil = Vigil::start(&dir.path().join("vigil"));
 
     let config = |prom_addr: &str| {
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['{prom_addr}']\n\
-             remote_write:\n  - url: {}/api/v1/write\n    protobuf_message: io.prometheus.write.v2.Request\n\
-             \x20   queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n",
-            vigil.url()
-        )
+        self_scrape_config(prom_addr, &vigil.url(), "protobuf_message: io.prometheus.write.v2.Request")
     };
     let prom = start_prometheus(&prometheus, dir.path(), config, &["--enable-feature=metadata-wal-records"]);
     let log = dir.path().join("prometheus.log");

@@ -26,22 +26,7 @@ fn everything() -> Matcher {
     Matcher::new(MatchOp::Regex, "__name__", ".+").expect("matcher")
 }
 
-/// Every series as (labels, [(t, value bits)]).
-fn dump(q: &dyn Querier, start: i64, end: i64) -> Vec<(Labels, Vec<(i64, u64)>)> {
-    let hints = SelectHints { start, end, ..Default::default() };
-    q.select(&[everything()], &hints)
-        .expect("select")
-        .into_iter()
-        .map(|mut s| {
-            let mut out = Vec::new();
-            while let Some(x) = s.samples.next() {
-                out.push((x.t, x.v.to_bits()));
-            }
-            (s.labels, out)
-        })
-        .filter(|(_, s)| !s.is_empty())
-        .collect()
-}
+use super::tests::dump_range as dump;
 
 fn all(q: &dyn Querier) -> Vec<(Labels, Vec<(i64, u64)>)> {
     dump(q, i64::MIN, i64::MAX)

@@ -12,10 +12,10 @@ fn hints(start: i64, end: i64) -> SelectHints {
     SelectHints { start, end, ..Default::default() }
 }
 
-/// Every series with its samples as (t, value bits), for exact comparison.
-fn dump(db: &Db) -> Vec<(Labels, Vec<(i64, u64)>)> {
+/// Every series with samples in `[start, end]`, as (t, value bits) for exact comparison.
+pub(super) fn dump_range(q: &dyn Querier, start: i64, end: i64) -> Vec<(Labels, Vec<(i64, u64)>)> {
     let all = Matcher::new(crate::matcher::MatchOp::Regex, "__name__", ".*").expect("matcher");
-    db.select(&[all], &hints(i64::MIN, i64::MAX))
+    q.select(&[all], &hints(start, end))
         .expect("select")
         .into_iter()
         .map(|mut s| {
@@ -25,7 +25,13 @@ fn dump(db: &Db) -> Vec<(Labels, Vec<(i64, u64)>)> {
             }
             (s.labels, out)
         })
+        .filter(|(_, s)| !s.is_empty())
         .collect()
+}
+
+/// Every series with all its samples.
+fn dump(db: &Db) -> Vec<(Labels, Vec<(i64, u64)>)> {
+    dump_range(db, i64::MIN, i64::MAX)
 }
 
 fn open(dir: &Path) -> Db {
