@@ -56,6 +56,7 @@ pub mod block;
 pub mod chunk;
 pub mod db;
 mod error;
+pub mod failpoint;
 mod head;
 mod index;
 mod labels;

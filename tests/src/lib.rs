@@ -71,6 +71,11 @@ impl Vigil {
 
     /// Like [`Vigil::start`] with extra command-line arguments.
     pub fn start_with_args(data_dir: &Path, extra: &[&str]) -> Vigil {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    /// Like [`Vigil::start_with_args`] with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Vigil {
         let addr = format!("127.0.0.1:{}", free_port());
         let log = std::fs::File::create(data_dir.with_extension("log")).expect("create the log file");
         let child = Command::new(vigil_binary())
@@ -79,6 +84,7 @@ impl Vigil {
             .arg("--storage.path")
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -248,28 +248,7 @@ pub(crate) struct NewBlock {
     pub(crate) parents: Vec<String>,
 }
 
-/// Hook for tests: returns an error at the named step so that a test can stop a
-/// maintenance task there, as a crash would, and check what a restart finds.
-#[cfg(test)]
-pub(crate) fn failpoint(name: &'static str) -> Result<(), StorageError> {
-    if FAILPOINT.with(|f| f.get() == Some(name)) {
-        return Err(StorageError::Invalid(format!("simulated crash at {name}")));
-    }
-    Ok(())
-}
-
-/// Without tests there are no failpoints.
-#[cfg(not(test))]
-#[inline(always)]
-pub(crate) fn failpoint(_name: &'static str) -> Result<(), StorageError> {
-    Ok(())
-}
-
-#[cfg(test)]
-thread_local! {
-    /// The step at which [`failpoint`] fails on this thread.
-    pub(crate) static FAILPOINT: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
-}
+pub(crate) use crate::failpoint::failpoint;
 
 /// Writes a block into `parent` from `series` (strictly increasing labels, samples in time
 /// order within the range) and returns its metadata, or `None` when no series has a
@@ -330,6 +309,8 @@ fn write_files(
     if index.len() == 0 {
         return Ok(None);
     }
+    // Chunks are written, the index and meta are not: the middle of writing a block.
+    failpoint(if spec.level > 1 { "compact.writing" } else { "cut.writing" })?;
     stats.num_series = index.len() as u64;
     stats.num_bytes = chunks.finish()? + index.write(&tmp.join(INDEX_FILE))?;
     let sources = if spec.sources.is_empty() { vec![id.to_string()] } else { spec.sources };

@@ -7,7 +7,7 @@ use std::path::Path;
 use proptest::prelude::*;
 
 use super::*;
-use crate::block::FAILPOINT;
+use crate::failpoint::FAILPOINT;
 use crate::matcher::MatchOp;
 use crate::memory::MemStorage;
 
@@ -240,7 +240,9 @@ fn a_corrupt_block_is_detected_moved_aside_and_never_served() {
 }
 
 /// Every step of block cutting, WAL truncation and compaction that a crash can stop.
-const CRASH_POINTS: [&str; 9] = [
+const CRASH_POINTS: [&str; 11] = [
+    "cut.writing",
+    "compact.writing",
     "block.before_rename",
     "cut.after_block",
     "cut.before_truncate",
