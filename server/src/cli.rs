@@ -91,6 +91,11 @@ pub struct Cli {
     #[arg(long = "storage.retention.size", value_name = "SIZE")]
     pub retention_size: Option<String>,
 
+    /// How far behind a series' newest sample a late sample is still accepted (overrides
+    /// `storage.out_of_order_window`; 0 = refused, as Prometheus does) [default: 0].
+    #[arg(long = "storage.out-of-order-window", value_name = "DURATION")]
+    pub out_of_order_window: Option<String>,
+
     /// Enables the admin endpoints `/api/v1/admin/tsdb/*` (delete, clean tombstones, snapshot).
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,
@@ -170,6 +175,9 @@ impl Cli {
         }
         if let Some(v) = &self.retention_size {
             storage.retention.size = v.clone();
+        }
+        if let Some(v) = &self.out_of_order_window {
+            storage.out_of_order_window = v.clone();
         }
         storage.db_options()?;
         Ok(())
@@ -283,12 +291,14 @@ mod tests {
             "--storage.block-range=2m",
             "--storage.retention.raw=1d",
             "--storage.retention.size=512MB",
+            "--storage.out-of-order-window=10m",
             "--web.enable-admin-api",
         ])
         .expect("parse");
         cli.apply_storage_flags(&mut config).expect("valid flags");
         let o = config.storage.db_options().expect("options");
         assert_eq!((o.block_range, o.retention_raw, o.retention_size), (120_000, 86_400_000, 512 << 20));
+        assert_eq!(o.out_of_order_window, 600_000);
         assert!(cli.enable_admin_api);
         let bad = Cli::try_parse_from(["vigil", "--storage.retention.size=lots"]).expect("parse");
         assert!(bad.apply_storage_flags(&mut config).is_err());

@@ -165,13 +165,12 @@ impl RulesHandle {
         &self.manager
     }
 
-    /// The rule and notifier metrics in the Prometheus/OpenMetrics text format.
-    pub fn render_metrics(&self) -> String {
-        let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+    /// Appends the rule and notifier metrics to `out` in the OpenMetrics text format,
+    /// without the closing `# EOF` (the `/metrics` handler adds it after every section).
+    pub fn render_metrics(&self, out: &mut String) {
+        if let Err(e) = prometheus_client::encoding::text::encode_registry(out, &self.registry) {
             tracing::error!(error = %e, "encoding metrics failed");
         }
-        out
     }
 
     /// Stops evaluation and drains the notifier.

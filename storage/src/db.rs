@@ -251,6 +251,7 @@ impl Db {
         let mut out = crate::stats::TsdbStats {
             num_series: self.head.num_series(),
             num_samples: self.head.num_samples(),
+            num_chunks: self.head.num_chunks(),
             ..Default::default()
         };
         self.head.stats(limit, &mut out);

@@ -20,6 +20,8 @@ pub struct TsdbStats {
     pub num_label_pairs: u64,
     /// Samples stored in the head.
     pub num_samples: u64,
+    /// Chunks in the head, full (memory-mapped) and open (`chunkCount`).
+    pub num_chunks: u64,
     /// Oldest sample time the head serves (ms), `None` when empty.
     pub min_time: Option<i64>,
     /// Newest sample time in the head (ms), `None` when empty.

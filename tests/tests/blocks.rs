@@ -59,14 +59,8 @@ fn block_dirs(data: &Path) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-fn blocks_survive_kill_9_and_serve_deletes_and_snapshots() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    let config = dir.path().join("vigil.yml");
-    std::fs::write(&config, CONFIG).expect("write config");
-
-    let vigil = start(&data, &config);
+/// Writes every sample (each request acknowledged) and waits until a block is cut.
+fn write_all_and_wait_for_a_block(vigil: &Vigil) {
     let api = vigil.api();
     let names: Vec<String> = (0..SERIES).map(|s| s.to_string()).collect();
     for r in 0..SAMPLES / PER_REQUEST {
@@ -82,10 +76,21 @@ fn blocks_survive_kill_9_and_serve_deletes_and_snapshots() {
         assert_eq!(reply.status, 204, "request {r}: {}", reply.body);
     }
     let deadline = Instant::now() + BLOCK_WAIT;
-    while block_dirs(&data) == 0 {
+    while block_dirs(&vigil.data_dir) == 0 {
         assert!(Instant::now() < deadline, "no block cut within {BLOCK_WAIT:?}; log: {}", vigil.log());
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn blocks_survive_kill_9_and_serve_deletes_and_snapshots() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("vigil.yml");
+    std::fs::write(&config, CONFIG).expect("write config");
+
+    let vigil = start(&data, &config);
+    write_all_and_wait_for_a_block(&vigil);
     vigil.kill9();
 
     // Every acknowledged sample, exactly once, whether it now lives in a block, the WAL or both.
@@ -126,4 +131,67 @@ fn blocks_survive_kill_9_and_serve_deletes_and_snapshots() {
         "server exits cleanly: {}",
         std::fs::read_to_string(data.with_extension("log")).unwrap_or_default()
     );
+}
+
+/// The oldest block: its directory and `[minTime, maxTime)`.
+fn oldest_block(data: &Path) -> (std::path::PathBuf, i64, i64) {
+    std::fs::read_dir(data.join("blocks"))
+        .expect("list blocks")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("meta.json").exists())
+        .map(|e| {
+            let meta: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.path().join("meta.json")).expect("meta"))
+                    .expect("json");
+            (e.path(), meta["minTime"].as_i64().expect("minTime"), meta["maxTime"].as_i64().expect("maxTime"))
+        })
+        .min_by_key(|b| b.1)
+        .expect("a block")
+}
+
+#[test]
+fn a_corrupt_byte_in_a_block_is_reported_moved_aside_and_never_served() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("vigil.yml");
+    std::fs::write(&config, CONFIG).expect("write config");
+    let vigil = start(&data, &config);
+    write_all_and_wait_for_a_block(&vigil);
+    assert!(vigil.terminate(), "graceful stop");
+
+    let (block, min_t, max_t) = oldest_block(&data);
+    let chunks = block.join("chunks");
+    let mut bytes = std::fs::read(&chunks).expect("read chunks");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    std::fs::write(&chunks, bytes).expect("write chunks");
+
+    let vigil = start(&data, &config);
+    let api = vigil.api();
+    let deadline = Instant::now() + BLOCK_WAIT;
+    loop {
+        let metrics = api.get("/metrics", &[]).body;
+        if metrics.lines().any(|l| l == "vigil_tsdb_corrupt_blocks_total 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "corrupt block not counted in /metrics: {metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut aside = block.clone().into_os_string();
+    aside.push(".corrupt");
+    assert!(!block.exists() && Path::new(&aside).exists(), "block not moved aside");
+    assert!(vigil.log().contains("corrupt"), "not reported in the log: {}", vigil.log());
+    // The block's samples are gone (its range left the WAL when it was cut); every
+    // other sample is served, and nothing from the damaged block.
+    let got = all_samples(&api);
+    for s in 0..SERIES {
+        let outside: Vec<(f64, f64)> = want(s)
+            .into_iter()
+            .filter(|(t, _)| {
+                let ms = (t * 1000.0).round() as i64;
+                ms < min_t || ms >= max_t
+            })
+            .collect();
+        assert_eq!(got.get(&s.to_string()).cloned().unwrap_or_default(), outside, "series {s}");
+    }
 }

@@ -12,7 +12,7 @@ use vigil_storage::stats::{NameCount, TsdbStats};
 
 use super::json;
 use super::params::{MAX_TIME_MS, MIN_TIME_MS, Params};
-use super::response::{ApiError, ApiSuccess, ErrorType};
+use super::response::{ApiError, ApiSuccess, ErrorType, blocking};
 use crate::state::AppState;
 
 /// Directory under the data directory that snapshots go to, as in Prometheus.
@@ -26,15 +26,6 @@ fn admin_db(state: &AppState) -> Result<Arc<Db>, ApiError> {
         return Err(ApiError { kind: ErrorType::Unavailable, message: "admin APIs disabled".into() });
     }
     state.db()
-}
-
-/// Runs blocking storage work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::internal(format!("admin task panicked: {e}")))?
 }
 
 /// `POST|PUT /api/v1/admin/tsdb/delete_series`: hides the samples of every series matching
@@ -129,13 +120,13 @@ pub async fn tsdb_status(State(state): State<AppState>, params: Params) -> Resul
 }
 
 /// The `data` of `/api/v1/status/tsdb`. An empty head reports Prometheus's sentinels
-/// (`minTime` the largest, `maxTime` the smallest int64). Vigil does not count head
-/// chunks, so `chunkCount` is left out rather than made up.
+/// (`minTime` the largest, `maxTime` the smallest int64).
 fn format_tsdb_stats(s: &TsdbStats) -> String {
     let mut out = format!(
-        r#"{{"headStats":{{"numSeries":{},"numLabelPairs":{},"minTime":{},"maxTime":{}}}"#,
+        r#"{{"headStats":{{"numSeries":{},"numLabelPairs":{},"chunkCount":{},"minTime":{},"maxTime":{}}}"#,
         s.num_series,
         s.num_label_pairs,
+        s.num_chunks,
         s.min_time.unwrap_or(i64::MAX),
         s.max_time.unwrap_or(i64::MIN),
     );
@@ -306,6 +297,7 @@ mod tests {
             num_series: 2,
             num_label_pairs: 3,
             num_samples: 9,
+            num_chunks: 4,
             min_time: Some(1000),
             max_time: Some(2000),
             series_count_by_metric_name: vec![NameCount { name: "up".into(), value: 2 }],
@@ -314,6 +306,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&format_tsdb_stats(&stats)).expect("json");
         assert_eq!(v["headStats"]["numSeries"], 2);
         assert_eq!(v["headStats"]["minTime"], 1000);
+        assert_eq!(v["headStats"]["chunkCount"], 4);
         assert_eq!(v["seriesCountByMetricName"][0]["name"], "up");
         assert_eq!(v["seriesCountByMetricName"][0]["value"], 2);
         assert_eq!(v["memoryInBytesByLabelName"], serde_json::json!([]));

@@ -15,6 +15,7 @@ pub mod response;
 #[cfg(test)]
 mod router_tests;
 mod rules;
+mod self_metrics;
 mod status;
 mod write;
 
@@ -59,7 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
         .route("/-/reload", post(rules::reload).put(rules::reload))
-        .route("/metrics", get(rules::metrics))
+        .route("/metrics", get(self_metrics::metrics))
         .route("/-/healthy", get(status::healthy))
         .route("/-/ready", get(status::ready))
         .with_state(state)

@@ -158,6 +158,15 @@ fn json_response(status: StatusCode, body: String) -> Response {
 /// The warning Prometheus attaches when `limit` cut a result short.
 pub const TRUNCATED_WARNING: &str = "results truncated due to limit";
 
+/// Runs blocking storage work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("storage task panicked: {e}")))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,9 @@
-//! `/api/v1/rules`, `/api/v1/alerts` in Prometheus's shapes, `POST /-/reload` and the
-//! rule engine's `/metrics`.
+//! `/api/v1/rules`, `/api/v1/alerts` in Prometheus's shapes and `POST /-/reload`.
 
 use std::collections::HashSet;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
 use vigil_rules::alerting::{Alert, AlertState};
@@ -17,8 +16,6 @@ use crate::state::AppState;
 
 /// Go's zero `time.Time`, which Prometheus prints for rules never evaluated.
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-/// Content type of the OpenMetrics text `/metrics` is encoded in.
-const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 fn time_or_zero(ms: Option<i64>) -> String {
     ms.map(rfc3339).unwrap_or_else(|| ZERO_TIME.into())
@@ -193,14 +190,6 @@ pub async fn reload(State(state): State<AppState>) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")).into_response()
         }
     }
-}
-
-/// `GET /metrics`: the rule engine's and notifier's self-monitoring.
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.rules().map(|r| r.render_metrics()).unwrap_or_else(|| "# EOF\n".into());
-    let mut resp = (StatusCode::OK, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS_CONTENT_TYPE));
-    resp
 }
 
 #[cfg(test)]

@@ -179,6 +179,12 @@ impl Head {
         self.index.read().len()
     }
 
+    /// Number of chunks, full and open; visits every series, so for statistics only.
+    pub(crate) fn num_chunks(&self) -> u64 {
+        let index = self.index.read();
+        index.series(index.all()).map(|s| s.chunk_count() as u64).sum()
+    }
+
     /// Number of samples stored.
     pub(crate) fn num_samples(&self) -> u64 {
         self.samples.load(Ordering::Relaxed)

@@ -393,8 +393,7 @@ impl MemSeries {
         (dropped, first_new)
     }
 
-    /// Number of stored samples and chunks (full and open), for statistics.
-    #[cfg(test)]
+    /// Number of chunks, full and open, for statistics.
     pub(crate) fn chunk_count(&self) -> usize {
         let d = self.data.lock();
         d.full.len() + usize::from(d.open.num_samples() > 0)
