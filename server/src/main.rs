@@ -7,6 +7,14 @@ use clap::Parser;
 use vigil_server::cli::{CheckCommand, Command};
 use vigil_server::{Cli, Config, ServeOptions, import_cmd, promqltest_cmd, run, shutdown_signal};
 
+/// Ingest allocates and frees many small label strings per request; with glibc's
+/// allocator that was about 40% of ingest CPU at 100k series (`perf`). With mimalloc
+/// ingest took 2.3x less CPU there, for ~15% more peak RSS (`MIMALLOC_PURGE_DELAY=0
+/// MIMALLOC_ARENA_EAGER_COMMIT=0` in the environment trade some of that CPU back for
+/// memory below glibc's).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Check { what: CheckCommand::Rules { files } }) = &cli.command {
