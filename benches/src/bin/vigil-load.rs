@@ -120,6 +120,10 @@ struct CompareArgs {
     /// Timed runs per query [default: 3 quick, 5 default].
     #[arg(long)]
     repeat: Option<usize>,
+    /// Longest each server's write phase may take, in seconds [default: 60 quick, 600
+    /// default]; raise it for big custom sizes (e.g. a million series).
+    #[arg(long)]
+    write_limit_s: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -197,7 +201,13 @@ fn run_compare(a: CompareArgs) -> anyhow::Result<()> {
             size.name().into()
         },
         repeat: a.repeat.unwrap_or(size.repeat()),
-        limits: size.limits(),
+        limits: {
+            let mut limits = size.limits();
+            if let Some(s) = a.write_limit_s {
+                limits.write = std::time::Duration::from_secs(s);
+            }
+            limits
+        },
         servers,
         queries: load_queries(&a.queries)?,
         command: std::env::args().collect::<Vec<_>>().join(" "),
