@@ -7,6 +7,15 @@ use super::record::{Record, decode_frame};
 use super::segment;
 use crate::error::StorageError;
 
+/// A place in the WAL: a segment and a byte offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalPosition {
+    /// Segment number.
+    pub segment: u32,
+    /// Bytes into the segment.
+    pub offset: u64,
+}
+
 /// What a replay read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayStats {
@@ -32,16 +41,39 @@ pub fn replay(dir: &Path, apply: impl FnMut(Record)) -> Result<ReplayStats, Stor
 pub fn replay_after(
     dir: &Path,
     after: Option<u32>,
+    apply: impl FnMut(Record),
+) -> Result<ReplayStats, StorageError> {
+    let start = match after {
+        None => WalPosition { segment: 0, offset: 0 },
+        Some(a) => WalPosition { segment: a.saturating_add(1), offset: 0 },
+    };
+    if after == Some(u32::MAX) {
+        return Ok(ReplayStats::default());
+    }
+    replay_from(dir, start, apply)
+}
+
+/// Like [`replay`], but only the records at or after `start` (what a head snapshot
+/// covers lies before it). Segments before `start.segment` are left alone; an offset
+/// past the end of its segment is an error, as the caller checked it.
+pub fn replay_from(
+    dir: &Path,
+    start: WalPosition,
     mut apply: impl FnMut(Record),
 ) -> Result<ReplayStats, StorageError> {
     let mut seqs = segment::list(dir)?;
-    seqs.retain(|&s| after.is_none_or(|a| s > a));
+    seqs.retain(|&s| s >= start.segment);
     let mut stats = ReplayStats { last_segment: seqs.last().copied().unwrap_or(0), ..Default::default() };
     for (i, &seq) in seqs.iter().enumerate() {
         let path = segment::path(dir, seq);
         let data =
             std::fs::read(&path).map_err(|e| StorageError::io(format!("reading {}", path.display()), e))?;
         let mut pos = 0;
+        if seq == start.segment {
+            pos = usize::try_from(start.offset).ok().filter(|&o| o <= data.len()).ok_or_else(|| {
+                StorageError::Invalid(format!("replay starts past the end of {}", path.display()))
+            })?;
+        }
         while pos < data.len() {
             match decode_frame(&data[pos..]) {
                 Ok((record, n)) => {
