@@ -147,8 +147,13 @@ pub fn render(input: &ReportInput<'_>) -> String {
     row("Disk bytes per sample, data dir after graceful stop", &|r| per_sample(r.disk_after_stop, r));
     row("Start to ready, empty (ms)", &|r| d_ms(r.first_ready));
     row("Write end to data visible (ms)", &|r| d_ms(r.visible_after));
-    row("Restart to ready (ms)", &|r| d_ms(r.restart_ready));
-    row("Restart to first query seeing all data (ms)", &|r| d_ms(r.restart_first_query));
+    row("Restart to ready after graceful stop (ms)", &|r| d_ms(r.restart_ready));
+    row("Restart to first query seeing all data after graceful stop (ms)", &|r| d_ms(r.restart_first_query));
+    row("Restart to ready after kill -9 (ms)", &|r| d_ms(r.crash_ready));
+    row("Restart to first query seeing all data after kill -9 (ms)", &|r| d_ms(r.crash_first_query));
+    row("Crash recovery: samples per second of restart to ready after kill -9 (higher is better)", &|r| {
+        r.crash_ready.filter(|_| r.write.samples_ok > 0).map(|d| r.write.samples_ok as f64 / d.as_secs_f64())
+    });
     let names: Vec<String> =
         runs.first().map(|r| r.queries.iter().map(|q| q.name.clone()).collect()).unwrap_or_default();
     for name in &names {
@@ -236,6 +241,32 @@ pub fn render(input: &ReportInput<'_>) -> String {
     );
     for r in runs {
         let _ = writeln!(out, "- {} persisted disk: {}.", r.name, r.persist_note);
+    }
+    let _ = writeln!(
+        out,
+        "- Restarts: after the persist step each server is killed with `kill -9` and started again \
+         (crash recovery), then stopped with SIGTERM and started again (graceful restart). Crash \
+         recovery samples per second divides the samples written by the wall-clock time from start to \
+         ready. Vigil replays its WAL after a crash (and loads the head snapshot its graceful stop \
+         wrote after a graceful one); Prometheus replays its WAL over its memory-mapped head chunks \
+         in both cases (its `memory-snapshot-on-shutdown` feature flag is off by default and off \
+         here); VictoriaMetrics has no WAL: it keeps the newest samples in memory for about a second \
+         before writing them out, so a `kill -9` can lose them (here the persist step's \
+         `force_flush` wrote everything out before the kill, so nothing was lost)."
+    );
+    for r in runs {
+        if let Some(o) = r.crash_open {
+            let _ = writeln!(
+                out,
+                "- {} after kill -9, from its log: store opened in {} ms with {} samples ({}), \
+                 {} samples/s of WAL replay.",
+                r.name,
+                o.duration_ms,
+                o.samples,
+                if o.from_snapshot { "head snapshot loaded" } else { "whole WAL replayed" },
+                fmt_num(o.samples_per_s())
+            );
+        }
     }
     for r in runs {
         if r.write.errors > 0 || r.write.unsent > 0 {
