@@ -31,6 +31,7 @@ mod import;
 mod maintain;
 pub(crate) mod merge;
 mod replay;
+mod snapshots;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -177,6 +178,8 @@ pub struct Db {
     corrupt_blocks: AtomicU64,
     /// A block cut whose write failed, retried by the next maintenance pass.
     pending_cut: Mutex<Option<maintain::PendingCut>>,
+    /// How much WAL no head snapshot covers.
+    snapshot_clock: Mutex<snapshots::SnapshotClock>,
 }
 
 impl Db {
@@ -219,6 +222,7 @@ impl Db {
                 wal::replay_after(&wal_dir, ckpt_seq, sink)
             })?,
         };
+        let snapshot_bytes = snapshot.as_ref().map_or(0, |s| s.len());
         drop(snapshot);
         let replayed = replayer.samples();
         let (head_min, head_max) = replayer.time_bounds();
@@ -258,6 +262,11 @@ impl Db {
             maintenance: Mutex::new(()),
             corrupt_blocks: corrupt,
             pending_cut: Mutex::new(None),
+            snapshot_clock: Mutex::new(snapshots::SnapshotClock {
+                carried: stats.bytes,
+                since: wal::WalPosition { segment: next, offset: 0 },
+                last_bytes: snapshot_bytes,
+            }),
         })
     }
 
@@ -340,6 +349,8 @@ impl Db {
         state.wal.sync()?;
         let position = state.wal.position();
         let written = crate::head::snapshot::write(&self.dir, &self.head, position)?;
+        *self.snapshot_clock.lock() =
+            snapshots::SnapshotClock { carried: 0, since: position, last_bytes: written.bytes };
         tracing::info!(
             series = written.series,
             bytes = written.bytes,

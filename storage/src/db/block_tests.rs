@@ -419,7 +419,7 @@ proptest! {
                     open(dir.path())
                 }
                 Op::Snapshot => {
-                    d.write_head_snapshot().expect("snapshot");
+                    d.snapshot_running().expect("snapshot");
                     d
                 }
                 Op::Crash(p) => crash_at(dir.path(), d, CRASH_POINTS[p], false),

@@ -50,6 +50,8 @@ pub struct MaintenanceReport {
     pub blocks_dropped: u32,
     /// Blocks found corrupt by reads and moved aside.
     pub blocks_quarantined: u32,
+    /// Whether a head snapshot was written (so a crash replays only the WAL after it).
+    pub head_snapshot: bool,
 }
 
 /// How far past the wall clock sample times are trusted when deciding cuts and
@@ -96,6 +98,12 @@ impl Db {
             let Some(group) = self.plan_compaction() else { break };
             self.compact(&group)?;
             report.compactions += 1;
+        }
+        // A cut checkpoints the WAL, which makes the snapshot stale: write a fresh one.
+        match self.snapshot_if_due(report.blocks_cut > 0) {
+            Ok(done) => report.head_snapshot = done,
+            // Only restarts get slower without it: not worth failing the pass for.
+            Err(e) => tracing::warn!(error = %e, "writing the head snapshot failed"),
         }
         Ok(report)
     }

@@ -209,6 +209,7 @@ fn a_snapshot_whose_wal_was_checkpointed_since_is_stale_and_ignored() {
     let db = Db::open(dir.path(), small_opts()).expect("open");
     append_all(&db, &model, 4, (0..20).map(|i| i * 100));
     db.close().expect("close");
+    let old = std::fs::read(dir.path().join(SNAPSHOT)).expect("read snapshot");
     let db = Db::open(dir.path(), small_opts()).expect("reopen");
     // Cuts blocks and checkpoints the WAL past the snapshot, then deletes: a stale
     // snapshot would bring back both the cut and the deleted samples.
@@ -219,9 +220,64 @@ fn a_snapshot_whose_wal_was_checkpointed_since_is_stale_and_ignored() {
     db.delete_series(&m, 0, 5500).expect("delete");
     model.delete(&m, 0, 5500);
     drop(db);
+    // As if the crash came before the snapshot the cut asks for was written.
+    std::fs::write(dir.path().join(SNAPSHOT), &old).expect("put the old snapshot back");
     let db = Db::open(dir.path(), small_opts()).expect("reopen after crash");
     assert_eq!(dump(&db), dump(&model));
     assert!(!snapshot_exists(dir.path()), "the stale snapshot is removed");
+}
+
+#[test]
+fn a_cut_writes_a_fresh_snapshot_and_a_crash_after_it_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = MemStorage::new();
+    let db = Db::open(dir.path(), small_opts()).expect("open");
+    append_all(&db, &model, 4, (0..60).map(|i| i * 100));
+    let report = db.maintain().expect("maintain");
+    assert!(report.blocks_cut > 0 && report.head_snapshot, "{report:?}");
+    append_all(&db, &model, 4, (60..70).map(|i| i * 100));
+    drop(db);
+    let db = Db::open(dir.path(), small_opts()).expect("reopen after crash");
+    assert_eq!(dump(&db), dump(&model));
+}
+
+#[test]
+fn snapshots_written_while_commits_go_on_lose_and_repeat_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = std::sync::Arc::new(MemStorage::new());
+    let db = std::sync::Arc::new(open(dir.path()));
+    let writer = {
+        let (db, model) = (db.clone(), model.clone());
+        std::thread::spawn(move || {
+            for t in 0..400i64 {
+                let mut app = db.appender();
+                for i in 0..(3 + (t as usize % 5)) {
+                    app.append(&series(i), t * 10, (t * i as i64) as f64);
+                    model.add(&series(i), t * 10, (t * i as i64) as f64).expect("model");
+                }
+                assert_eq!(app.commit().expect("commit").rejected(), 0);
+                if t % 97 == 0 {
+                    let m = [Matcher::new(MatchOp::Equal, "__name__", "metric_1").expect("matcher")];
+                    db.delete_series(&m, t * 10 - 300, t * 10 - 100).expect("delete");
+                    model.delete(&m, t * 10 - 300, t * 10 - 100);
+                }
+            }
+        })
+    };
+    let mut snapshots = 0;
+    while !writer.is_finished() {
+        db.snapshot_running().expect("snapshot");
+        snapshots += 1;
+    }
+    writer.join().expect("writer");
+    assert!(snapshots > 1);
+    let want = dump(&*db);
+    assert_eq!(want, dump(&*model));
+    drop(db);
+    let db = open(dir.path());
+    assert_eq!(dump(&db), want);
+    let samples: u64 = want.iter().map(|(_, s)| s.len() as u64).sum();
+    assert_eq!(db.num_samples(), samples, "no sample counted twice");
 }
 
 #[test]

@@ -203,6 +203,11 @@ impl SnapshotFile {
         Ok(Some(snap))
     }
 
+    /// Bytes of the file.
+    pub(crate) fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
     /// The WAL position the snapshot covers up to: replay resumes there.
     pub(crate) fn wal_position(&self) -> WalPosition {
         self.wal

@@ -23,6 +23,8 @@ pub struct ReplayStats {
     pub last_segment: u32,
     /// Records handed to the caller.
     pub records: u64,
+    /// Bytes of records handed to the caller.
+    pub bytes: u64,
     /// Whether damage was found and the log cut there.
     pub truncated: bool,
 }
@@ -79,6 +81,7 @@ pub fn replay_from(
                 Ok((record, n)) => {
                     apply(record);
                     stats.records += 1;
+                    stats.bytes += n as u64;
                     pos += n;
                 }
                 Err(why) => {
