@@ -53,6 +53,21 @@ impl Db {
         Ok(true)
     }
 
+    /// Writes a head snapshot if one is due (between maintenance passes).
+    pub(super) fn snapshot_when_due(&self) {
+        let _no_maintenance = self.maintenance.lock();
+        self.snapshot_logging_failure(false);
+    }
+
+    /// [`Db::snapshot_if_due`], logging a failure: only restarts get slower without the
+    /// snapshot, which is not worth failing anything for. Returns whether it wrote one.
+    pub(super) fn snapshot_logging_failure(&self, force: bool) -> bool {
+        self.snapshot_if_due(force).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "writing the head snapshot failed");
+            false
+        })
+    }
+
     /// Writes a head snapshot while commits go on; the WAL from the position taken first
     /// is replayed on top of it after a crash. Waits for maintenance in progress.
     pub fn snapshot_running(&self) -> Result<(), StorageError> {
