@@ -209,9 +209,13 @@ impl Db {
         let ckpt_seq = ckpt.as_ref().map(|(n, _)| *n);
         let snapshot = usable_snapshot(dir, &wal_dir, ckpt_seq)?;
         let from_snapshot = snapshot.is_some();
+        let mut snapshot_samples = 0;
+        let mut wal_started = Instant::now();
         let stats = match &snapshot {
             Some(snap) => {
                 replayer.restore_snapshot(snap)?;
+                snapshot_samples = replayer.samples();
+                wal_started = Instant::now();
                 let from = snap.wal_position();
                 replayer.replay(|sink| wal::replay_from(&wal_dir, from, sink))?
             }
@@ -225,6 +229,8 @@ impl Db {
         let snapshot_bytes = snapshot.as_ref().map_or(0, |s| s.len());
         drop(snapshot);
         let replayed = replayer.samples();
+        let wal_samples = replayed - snapshot_samples;
+        let wal_ms = wal_started.elapsed().as_secs_f64() * 1000.0;
         let (head_min, head_max) = replayer.time_bounds();
         replayer.finish()?;
         checkpoint::remove_obsolete(&wal_dir, ckpt_seq)?;
@@ -243,7 +249,10 @@ impl Db {
             records = stats.records,
             series = head.num_series(),
             samples = replayed,
-            samples_per_second = (replayed as f64 / started.elapsed().as_secs_f64().max(1e-9)) as u64,
+            snapshot_samples,
+            wal_samples,
+            wal_replay_ms = wal_ms as u64,
+            wal_samples_per_second = (wal_samples as f64 * 1000.0 / wal_ms.max(1e-6)) as u64,
             truncated = stats.truncated,
             "storage opened"
         );

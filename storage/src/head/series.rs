@@ -33,11 +33,11 @@ pub(crate) struct MemSeries {
 
 /// A series' stored samples as a head snapshot holds them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SeriesImage {
+pub(crate) struct SeriesImage<'a> {
     /// Full chunks, oldest first.
-    pub(crate) full: Vec<ImageChunk>,
+    pub(crate) full: Vec<ImageChunk<'a>>,
     /// The open chunk, if it holds samples.
-    pub(crate) open: Option<ImageChunk>,
+    pub(crate) open: Option<ImageChunk<'a>>,
     /// Newest sample ever stored as (t, value bits).
     pub(crate) last: Option<(i64, u64)>,
     /// Late samples (out-of-order window), sorted by time.
@@ -46,14 +46,17 @@ pub(crate) struct SeriesImage {
 
 /// One encoded chunk of a [`SeriesImage`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ImageChunk {
+pub(crate) struct ImageChunk<'a> {
     /// First sample's timestamp.
     pub(crate) min_t: i64,
     /// Last sample's timestamp.
     pub(crate) max_t: i64,
-    /// The XOR chunk's bytes.
-    pub(crate) bytes: Vec<u8>,
+    /// The XOR chunk's bytes (borrowed from the snapshot file when loading).
+    pub(crate) bytes: std::borrow::Cow<'a, [u8]>,
 }
+
+/// Bytes of an XOR chunk's header (its sample count): a shorter chunk is not one.
+const CHUNK_HEADER_LEN: usize = 2;
 
 /// What replaying a run of samples did.
 pub(crate) struct RunOutcome {
@@ -431,15 +434,15 @@ impl MemSeries {
     }
 
     /// A copy of its stored samples for a head snapshot.
-    pub(crate) fn image(&self) -> SeriesImage {
+    pub(crate) fn image(&self) -> SeriesImage<'static> {
         let data = self.data.lock();
         let full = data
             .full
             .iter()
             .map(|c| {
                 let bytes = match &c.data {
-                    ChunkData::Mem(m) => m.as_bytes().to_vec(),
-                    ChunkData::Spilled(s) => s.bytes().to_vec(),
+                    ChunkData::Mem(m) => m.as_bytes().to_vec().into(),
+                    ChunkData::Spilled(s) => s.bytes().to_vec().into(),
                 };
                 ImageChunk { min_t: c.min_t, max_t: c.max_t, bytes }
             })
@@ -447,7 +450,7 @@ impl MemSeries {
         let open = data.open.last_t().map(|max_t| ImageChunk {
             min_t: data.open_min_t,
             max_t,
-            bytes: data.open.as_bytes().to_vec(),
+            bytes: data.open.as_bytes().to_vec().into(),
         });
         SeriesImage { full, open, last: data.last, late: data.ooo.as_slice().to_vec() }
     }
@@ -458,7 +461,7 @@ impl MemSeries {
     /// can go on. Returns what was stored.
     pub(crate) fn restore(
         &self,
-        image: SeriesImage,
+        image: SeriesImage<'_>,
         min_valid: i64,
         spill: Option<&HeadChunks>,
     ) -> RunOutcome {
@@ -466,28 +469,33 @@ impl MemSeries {
         let mut data = self.data.lock();
         let whole = image.full.iter().all(|c| c.min_t >= min_valid);
         for c in &image.full {
-            let Ok(chunk) = crate::chunk::XorChunk::from_bytes(c.bytes.as_slice()) else {
-                out.rejected += 1;
-                continue;
-            };
-            if whole {
-                let samples = chunk.num_samples() as u64;
-                let stored = match spill.and_then(|s| s.write(chunk.as_bytes())) {
-                    Some(spilled) => ChunkData::Spilled(spilled),
-                    None => ChunkData::Mem(chunk),
+            if whole && c.bytes.len() >= CHUNK_HEADER_LEN {
+                // Straight from the snapshot's map into a head-chunks file: no copy.
+                let (stored, samples) = match spill.and_then(|s| s.write(&c.bytes)) {
+                    Some(spilled) => {
+                        let n = spilled.num_samples();
+                        (ChunkData::Spilled(spilled), n)
+                    }
+                    None => {
+                        let Ok(chunk) = crate::chunk::XorChunk::from_bytes(&*c.bytes) else { continue };
+                        let n = chunk.num_samples();
+                        (ChunkData::Mem(chunk), n)
+                    }
                 };
                 data.full.push(ChunkRef { data: stored, min_t: c.min_t, max_t: c.max_t });
-                out.stored += samples;
+                out.stored += samples as u64;
                 out.min_t = out.min_t.min(c.min_t);
                 out.max_t = out.max_t.max(c.max_t);
-            } else {
+            } else if let Ok(chunk) = crate::chunk::XorChunk::from_bytes(&*c.bytes) {
                 // A chunk straddles the newest block's end (rare: the first start after a
                 // cut): keep only its samples the block does not hold, re-encoded.
                 data.store_samples(chunk.iter(), min_valid, spill, &mut out);
+            } else {
+                out.rejected += 1;
             }
         }
         if let Some(open) = &image.open
-            && let Ok(chunk) = crate::chunk::XorChunk::from_bytes(open.bytes.as_slice())
+            && let Ok(chunk) = crate::chunk::XorChunk::from_bytes(&*open.bytes)
         {
             data.store_samples(chunk.iter(), min_valid, spill, &mut out);
         }

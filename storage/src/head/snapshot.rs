@@ -43,13 +43,13 @@ const CRC_LEN: usize = 4;
 const WRITE_BUFFER: usize = 1 << 20;
 
 /// A series as the snapshot holds it.
-pub(crate) struct SnapshotSeries {
+pub(crate) struct SnapshotSeries<'a> {
     /// The id its WAL records use.
     pub(crate) id: u32,
     /// Its labels.
     pub(crate) labels: Labels,
-    /// Its samples.
-    pub(crate) image: SeriesImage,
+    /// Its samples, borrowing the file's chunk bytes.
+    pub(crate) image: SeriesImage<'a>,
 }
 
 /// What a written snapshot holds.
@@ -123,13 +123,13 @@ fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
     buf.extend_from_slice(b);
 }
 
-fn put_chunk(buf: &mut Vec<u8>, c: &ImageChunk) {
+fn put_chunk(buf: &mut Vec<u8>, c: &ImageChunk<'_>) {
     put_varint(buf, c.min_t);
     put_varint(buf, c.max_t);
     put_bytes(buf, &c.bytes);
 }
 
-fn encode_series(buf: &mut Vec<u8>, id: u32, labels: &Labels, image: &SeriesImage) {
+fn encode_series(buf: &mut Vec<u8>, id: u32, labels: &Labels, image: &SeriesImage<'_>) {
     put_uvarint(buf, u64::from(id));
     put_uvarint(buf, labels.len() as u64);
     for l in labels.iter() {
@@ -214,9 +214,9 @@ impl SnapshotFile {
     }
 
     /// Hands each series to `f`, in file order; returns the metadata.
-    pub(crate) fn each_series(
-        &self,
-        mut f: impl FnMut(SnapshotSeries),
+    pub(crate) fn each_series<'s>(
+        &'s self,
+        mut f: impl FnMut(SnapshotSeries<'s>),
     ) -> Result<Vec<MetadataEntry>, String> {
         let body = &self.map[HEADER_LEN..self.map.len() - CRC_LEN];
         let mut r = Reader { buf: body };
@@ -288,17 +288,17 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn chunk(&mut self) -> Result<ImageChunk, String> {
+    fn chunk(&mut self) -> Result<ImageChunk<'a>, String> {
         let min_t = self.varint()?;
         let max_t = self.varint()?;
-        let bytes = self.bytes()?.to_vec();
+        let bytes = self.bytes()?.into();
         if min_t > max_t {
             return Err("chunk ends before it starts".into());
         }
         Ok(ImageChunk { min_t, max_t, bytes })
     }
 
-    fn series(&mut self) -> Result<SnapshotSeries, String> {
+    fn series(&mut self) -> Result<SnapshotSeries<'a>, String> {
         let id = u32::try_from(self.uvarint()?).map_err(|_| "series id too large")?;
         let n = self.count(2)?;
         let mut labels = Vec::with_capacity(n);
