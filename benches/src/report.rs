@@ -258,9 +258,10 @@ pub fn render(input: &ReportInput<'_>) -> String {
          the whole WAL is replayed; for Prometheus they repeat its kill -9 figures, since it always \
          replays its WAL over its memory-mapped head chunks (its `memory-snapshot-on-shutdown` \
          feature flag is off by default and off here), samples per second being the samples \
-         written over the wall-clock time from start to ready; VictoriaMetrics has no WAL: it keeps the newest samples in memory for about a second \
-         before writing them out, so a `kill -9` can lose them (here the persist step's \
-         `force_flush` wrote everything out before the kill, so nothing was lost)."
+         written over the wall-clock time from start to ready; VictoriaMetrics has no WAL: it \
+         keeps the newest samples in memory for about a second before writing them out, so a \
+         `kill -9` can lose them (the persist step's `force_flush` runs before the kill; a problem \
+         noted below says when its data was not all visible after the restart)."
     );
     for r in runs {
         for (when, open) in
