@@ -3,8 +3,9 @@
 //!
 //! Per server: start (time to ready), write phase (CPU, memory, latency), wait until
 //! the data answers a check query, query phase, persist (each server's own way, see
-//! [`persist`]), graceful stop, data dir size, restart (time to ready and to the first
-//! check query that sees all the data), stop.
+//! [`persist`]), `kill -9` and restart (time to ready and to the first check query that
+//! sees all the data: crash recovery, WAL replay for the servers that have one), graceful
+//! stop, data dir size, restart (the same two times), stop.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -63,10 +64,23 @@ pub struct ServerRun {
     pub disk_after_stop: Option<u64>,
     /// Whether the server stopped on SIGTERM in time.
     pub clean_stop: bool,
-    /// Restart to ready over the loaded data.
+    /// Restart to ready over the loaded data after a graceful stop.
     pub restart_ready: Option<Duration>,
-    /// Restart to the first check query that sees all the data.
+    /// Restart to the first check query that sees all the data after a graceful stop.
     pub restart_first_query: Option<Duration>,
+    /// Restart to ready after `kill -9`.
+    pub crash_ready: Option<Duration>,
+    /// Restart to the first check query that sees all the data after `kill -9`.
+    pub crash_first_query: Option<Duration>,
+    /// Vigil's own account of opening its store after `kill -9`, from its log.
+    pub crash_open: Option<OpenLog>,
+    /// Vigil only: restart to ready after `kill -9` with no head snapshot (whole WAL
+    /// replayed).
+    pub wal_replay_ready: Option<Duration>,
+    /// Vigil only: the same to the first check query that sees all the data.
+    pub wal_replay_first_query: Option<Duration>,
+    /// Vigil only: its own account of that open.
+    pub wal_replay_open: Option<OpenLog>,
     /// Problems that left figures empty.
     pub problems: Vec<String>,
 }
@@ -135,7 +149,39 @@ impl Comparison<'_> {
             Ok(bytes) => run.disk_persisted = bytes,
             Err(e) => run.problems.push(format!("persisting: {e:#}")),
         }
-        run.clean_stop = server.stop(self.limits.stop);
+        server.kill9();
+        let t2 = Instant::now();
+        let mut crashed = Running::spawn(kind, bin, &data, &dir, &log)?;
+        run.crash_ready = Some(crashed.wait_ready(t2, self.limits.ready)?);
+        match self.wait_for_data(&crashed.base(), self.limits.restart_query) {
+            Ok(()) => run.crash_first_query = Some(t2.elapsed()),
+            Err(e) => run.problems.push(format!("after kill -9: {e:#}")),
+        }
+        let crashed = if kind == ServerKind::Vigil {
+            run.crash_open = std::fs::read_to_string(&log).ok().and_then(|l| OpenLog::last_in(&l));
+            // Vigil's crash restart loads its newest head snapshot: also time a crash
+            // before any snapshot, which replays the whole WAL.
+            crashed.kill9();
+            let _ = std::fs::remove_file(data.join(VIGIL_HEAD_SNAPSHOT));
+            let t3 = Instant::now();
+            let mut replayed = Running::spawn(kind, bin, &data, &dir, &log)?;
+            run.wal_replay_ready = Some(replayed.wait_ready(t3, self.limits.ready)?);
+            match self.wait_for_data(&replayed.base(), self.limits.restart_query) {
+                Ok(()) => run.wal_replay_first_query = Some(t3.elapsed()),
+                Err(e) => run.problems.push(format!("after kill -9 without a head snapshot: {e:#}")),
+            }
+            run.wal_replay_open = std::fs::read_to_string(&log).ok().and_then(|l| OpenLog::last_in(&l));
+            replayed
+        } else {
+            if kind == ServerKind::Prometheus {
+                // Prometheus always replays its whole WAL (over its mmapped head chunks).
+                run.wal_replay_ready = run.crash_ready;
+                run.wal_replay_first_query = run.crash_first_query;
+            }
+            crashed
+        };
+
+        run.clean_stop = crashed.stop(self.limits.stop);
         run.disk_after_stop = Some(procfs::dir_usage_bytes(&data));
 
         let t1 = Instant::now();
@@ -166,6 +212,46 @@ impl Comparison<'_> {
             std::thread::sleep(CHECK_POLL);
         }
         anyhow::bail!("within {limit:?}: {}", last.chars().take(300).collect::<String>())
+    }
+}
+
+/// Vigil's head snapshot file in its data directory.
+const VIGIL_HEAD_SNAPSHOT: &str = "head_snapshot";
+
+/// What Vigil's "storage opened" log line says about one open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenLog {
+    /// Time spent opening the store (blocks, snapshot, WAL replay).
+    pub duration_ms: u64,
+    /// Samples loaded into the head.
+    pub samples: u64,
+    /// Whether a head snapshot was loaded (else the whole WAL was replayed).
+    pub from_snapshot: bool,
+    /// Samples replayed from the WAL (the rest came from the snapshot).
+    pub wal_samples: u64,
+    /// Time spent replaying the WAL.
+    pub wal_replay_ms: u64,
+}
+
+impl OpenLog {
+    /// The last "storage opened" line's figures in `log`.
+    pub fn last_in(log: &str) -> Option<OpenLog> {
+        let line = log.lines().rev().find(|l| l.contains("storage opened"))?;
+        let field = |name: &str| {
+            line.split_whitespace().find_map(|w| w.strip_prefix(name)?.strip_prefix('=')).map(str::to_string)
+        };
+        Some(OpenLog {
+            duration_ms: field("duration_ms")?.parse().ok()?,
+            samples: field("samples")?.parse().ok()?,
+            from_snapshot: field("from_snapshot")? == "true",
+            wal_samples: field("wal_samples")?.parse().ok()?,
+            wal_replay_ms: field("wal_replay_ms")?.parse().ok()?,
+        })
+    }
+
+    /// Samples replayed from the WAL per second of WAL replay.
+    pub fn wal_samples_per_s(&self) -> f64 {
+        self.wal_samples as f64 / (self.wal_replay_ms.max(1) as f64 / 1000.0)
     }
 }
 
@@ -325,3 +411,32 @@ const CHURN_PER_HOUR: f64 = 0.1;
 const DEFAULT_SEED: u64 = 42;
 /// Concurrent remote-write connections: Prometheus's shards for this volume, two cores.
 const CONNECTIONS: usize = 4;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_last_storage_opened_line() {
+        let log = "2026-11-30T03:00:00Z  INFO vigil_storage::db: storage opened dir=/d duration_ms=900 \
+                   blocks=0 from_snapshot=true records=1 series=2 samples=5 snapshot_samples=5 \
+                   wal_samples=0 wal_replay_ms=0\n\
+                   2026-11-30T03:01:00Z  INFO vigil_storage::db: storage opened dir=/d duration_ms=500 \
+                   blocks=0 from_snapshot=false records=9 series=2 samples=1000 snapshot_samples=0 \
+                   wal_samples=1000 wal_replay_ms=400 wal_samples_per_second=2500\n\
+                   2026-11-30T03:01:01Z  INFO vigil_server: store open";
+        let got = OpenLog::last_in(log).expect("found");
+        assert_eq!(
+            got,
+            OpenLog {
+                duration_ms: 500,
+                samples: 1000,
+                from_snapshot: false,
+                wal_samples: 1000,
+                wal_replay_ms: 400
+            }
+        );
+        assert_eq!(got.wal_samples_per_s(), 2500.0);
+        assert_eq!(OpenLog::last_in("nothing here"), None);
+    }
+}

@@ -163,6 +163,12 @@ impl Running {
         lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
     }
 
+    /// Kills the process with SIGKILL, as a crash would, and reaps it.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM to the pid and waits for the exit; SIGKILL after `timeout`.
     /// Returns whether it exited on its own in time.
     pub fn stop(mut self, timeout: Duration) -> bool {

@@ -33,8 +33,9 @@ impl OpenedStore {
         Ok(self.db.sync()?)
     }
 
-    /// Stops maintenance (after the pass in progress), then flushes and fsyncs the WAL at
-    /// shutdown, after the API and the sync loop have stopped. The `Db` itself is
+    /// Stops maintenance (after the pass in progress), then fsyncs the WAL and writes the
+    /// head snapshot at shutdown, after the API and the sync loop have stopped, so the
+    /// next start loads the head instead of replaying the WAL. The `Db` itself is
     /// released when its last reference goes.
     pub fn close(&self) -> anyhow::Result<()> {
         let running =
@@ -42,7 +43,7 @@ impl OpenedStore {
         if let Some(m) = running {
             m.stop();
         }
-        Ok(self.db.sync()?)
+        Ok(self.db.write_head_snapshot()?)
     }
 }
 
@@ -69,5 +70,6 @@ mod tests {
         assert_eq!(store.db().options().retention_size, 1 << 20);
         store.close().expect("close");
         assert!(store.maintenance.lock().expect("lock").is_none(), "maintenance stopped");
+        assert!(dir.path().join("head_snapshot").exists(), "the head is written out for the next start");
     }
 }

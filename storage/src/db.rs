@@ -30,6 +30,8 @@ mod blocks;
 mod import;
 mod maintain;
 pub(crate) mod merge;
+mod replay;
+mod snapshots;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,14 +45,14 @@ pub use maintain::{Maintenance, MaintenanceReport};
 
 use crate::block::Block;
 use crate::error::{AppendError, StorageError};
-use crate::head::{HashKeyed, Head, HeadChunks, MemSeries};
+use crate::head::{Head, HeadChunks, MemSeries};
 use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::metadata::MetricMetadata;
 use crate::sample::Sample;
 use crate::traits::{AppendOutcome, Appendable, Appender, Querier, SelectHints, Series, VecSampleIter};
 use crate::wal::record::{encode_metadata, encode_samples, encode_series};
-use crate::wal::{self, MetadataEntry, Record, RefSample, SEGMENT_SIZE, SyncPolicy, WalWriter, checkpoint};
+use crate::wal::{self, MetadataEntry, RefSample, SEGMENT_SIZE, SyncPolicy, WalWriter, checkpoint};
 
 /// Name of the WAL directory inside the data directory.
 const WAL_DIR: &str = "wal";
@@ -176,6 +178,8 @@ pub struct Db {
     corrupt_blocks: AtomicU64,
     /// A block cut whose write failed, retried by the next maintenance pass.
     pending_cut: Mutex<Option<maintain::PendingCut>>,
+    /// How much WAL no head snapshot covers.
+    snapshot_clock: Mutex<snapshots::SnapshotClock>,
 }
 
 impl Db {
@@ -200,14 +204,34 @@ impl Db {
         let min_valid = loaded.iter().map(|b| b.meta().max_time).max().unwrap_or(i64::MIN);
         let head = Head::new();
         let spill = HeadChunks::open(&dir.join(HEAD_CHUNKS_DIR))?;
-        let mut replayer = Replayer::new(&head, &spill, min_valid, opts.out_of_order_window);
+        let mut replayer = replay::Replayer::new(&head, &spill, min_valid, opts.out_of_order_window);
         let ckpt = checkpoint::latest(&wal_dir)?;
-        if let Some((_, path)) = &ckpt {
-            wal::replay(path, |r| replayer.apply(r))?;
-        }
         let ckpt_seq = ckpt.as_ref().map(|(n, _)| *n);
-        let stats = wal::replay_after(&wal_dir, ckpt_seq, |r| replayer.apply(r))?;
-        let (head_min, head_max) = (replayer.min_t, replayer.max_t);
+        let snapshot = usable_snapshot(dir, &wal_dir, ckpt_seq)?;
+        let from_snapshot = snapshot.is_some();
+        let mut snapshot_samples = 0;
+        let mut wal_started = Instant::now();
+        let stats = match &snapshot {
+            Some(snap) => {
+                replayer.restore_snapshot(snap)?;
+                snapshot_samples = replayer.samples();
+                wal_started = Instant::now();
+                let from = snap.wal_position();
+                replayer.replay(|sink| wal::replay_from(&wal_dir, from, sink))?
+            }
+            None => replayer.replay(|sink| {
+                if let Some((_, path)) = &ckpt {
+                    wal::replay(path, &mut *sink)?;
+                }
+                wal::replay_after(&wal_dir, ckpt_seq, sink)
+            })?,
+        };
+        let snapshot_bytes = snapshot.as_ref().map_or(0, |s| s.len());
+        drop(snapshot);
+        let replayed = replayer.samples();
+        let wal_samples = replayed - snapshot_samples;
+        let wal_ms = wal_started.elapsed().as_secs_f64() * 1000.0;
+        let (head_min, head_max) = replayer.time_bounds();
         replayer.finish()?;
         checkpoint::remove_obsolete(&wal_dir, ckpt_seq)?;
         let next = stats
@@ -221,9 +245,14 @@ impl Db {
             dir = %dir.display(),
             duration_ms = started.elapsed().as_millis() as u64,
             blocks = loaded.len(),
+            from_snapshot,
             records = stats.records,
             series = head.num_series(),
-            samples = head.num_samples(),
+            samples = replayed,
+            snapshot_samples,
+            wal_samples,
+            wal_replay_ms = wal_ms as u64,
+            wal_samples_per_second = (wal_samples as f64 * 1000.0 / wal_ms.max(1e-6)) as u64,
             truncated = stats.truncated,
             "storage opened"
         );
@@ -242,6 +271,11 @@ impl Db {
             maintenance: Mutex::new(()),
             corrupt_blocks: corrupt,
             pending_cut: Mutex::new(None),
+            snapshot_clock: Mutex::new(snapshots::SnapshotClock {
+                carried: stats.bytes,
+                since: wal::WalPosition { segment: next, offset: 0 },
+                last_bytes: snapshot_bytes,
+            }),
         })
     }
 
@@ -307,10 +341,33 @@ impl Db {
         file.sync_data().map_err(|e| StorageError::io("syncing the WAL", e))
     }
 
-    /// Flushes and fsyncs the WAL and closes the database.
+    /// Flushes and fsyncs the WAL, writes the head snapshot (see
+    /// [`Db::write_head_snapshot`]) and closes the database.
     pub fn close(self) -> Result<(), StorageError> {
-        let state = self.commit.into_inner();
-        state.wal.sync()
+        self.write_head_snapshot()
+    }
+
+    /// For a graceful shutdown: fsyncs the WAL and writes every head series with its
+    /// chunks to `head_snapshot` (format in `head/FORMAT.md`), recording the WAL position
+    /// it covers, so the next open loads it and replays only the WAL after that
+    /// position. Commits that still come in later land after that position and are
+    /// replayed on top. Maintenance waits until it is written.
+    pub fn write_head_snapshot(&self) -> Result<(), StorageError> {
+        let started = Instant::now();
+        let _no_maintenance = self.maintenance.lock();
+        let state = self.commit.lock();
+        state.wal.sync()?;
+        let position = state.wal.position();
+        let written = crate::head::snapshot::write(&self.dir, &self.head, position)?;
+        *self.snapshot_clock.lock() =
+            snapshots::SnapshotClock { carried: 0, since: position, last_bytes: written.bytes };
+        tracing::info!(
+            series = written.series,
+            bytes = written.bytes,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "head snapshot written"
+        );
+        Ok(())
     }
 
     /// Deletes the samples in `[mint, maxt]` of every series matching `matchers` (which
@@ -462,6 +519,54 @@ impl Db {
         if hi > self.head_max.load(Ordering::Relaxed) {
             self.head_max.fetch_max(hi, Ordering::Relaxed);
         }
+    }
+}
+
+/// The head snapshot, if there is one that can be used: checked whole, and covering a
+/// WAL position that is still on disk (its segment present and long enough, no
+/// checkpoint past it). Any other snapshot is removed with a warning (the WAL is then
+/// replayed from its checkpoint, as after a crash); so is a leftover temporary file.
+fn usable_snapshot(
+    dir: &Path,
+    wal_dir: &Path,
+    ckpt_seq: Option<u32>,
+) -> Result<Option<crate::head::snapshot::SnapshotFile>, StorageError> {
+    use crate::head::snapshot::{FILE_NAME, SnapshotFile, TMP_NAME};
+    remove_if_present(&dir.join(TMP_NAME))?;
+    let path = dir.join(FILE_NAME);
+    let why = match SnapshotFile::open(&path) {
+        Ok(None) => return Ok(None),
+        Ok(Some(snap)) => {
+            let at = snap.wal_position();
+            let segment = crate::wal::segment::path(wal_dir, at.segment);
+            match std::fs::metadata(&segment) {
+                _ if ckpt_seq.is_some_and(|c| c >= at.segment) => {
+                    "the WAL it covers was checkpointed since".to_string()
+                }
+                Ok(m) if m.len() >= at.offset => return Ok(Some(snap)),
+                Ok(m) => format!(
+                    "WAL segment {} is {} bytes, the snapshot covers {}",
+                    at.segment,
+                    m.len(),
+                    at.offset
+                ),
+                Err(e) => format!("WAL segment {} is gone: {e}", at.segment),
+            }
+        }
+        Err(why) => why,
+    };
+    tracing::warn!(path = %path.display(), reason = %why, "ignoring the head snapshot; replaying the WAL");
+    remove_if_present(&path)?;
+    Ok(None)
+}
+
+/// Removes a file, doing nothing when it is absent.
+fn remove_if_present(path: &Path) -> Result<(), StorageError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(StorageError::io(format!("removing {}", path.display()), e))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -654,113 +759,11 @@ impl Appender for DbAppender<'_> {
     }
 }
 
-/// Applies WAL records to the head at start, with the same rules as commits.
-struct Replayer<'a> {
-    head: &'a Head,
-    spill: &'a HeadChunks,
-    /// The out-of-order window, as commits use it.
-    window: i64,
-    /// Samples before this time are in blocks already and skipped.
-    min_valid: i64,
-    /// Oldest sample time stored.
-    min_t: i64,
-    /// Newest sample time stored.
-    max_t: i64,
-    /// Series by the id their records carry (which may differ from the head's id).
-    by_wal_id: HashKeyed<Arc<MemSeries>>,
-    samples: u64,
-    rejected: u64,
-    unknown: u64,
-    error: Option<StorageError>,
-}
-
-impl<'a> Replayer<'a> {
-    fn new(head: &'a Head, spill: &'a HeadChunks, min_valid: i64, window: i64) -> Self {
-        Replayer {
-            head,
-            spill,
-            window,
-            min_valid,
-            min_t: i64::MAX,
-            max_t: i64::MIN,
-            by_wal_id: HashKeyed::default(),
-            samples: 0,
-            rejected: 0,
-            unknown: 0,
-            error: None,
-        }
-    }
-
-    fn apply(&mut self, record: Record) {
-        match record {
-            Record::Series(entries) => {
-                for e in entries {
-                    match self.head.replay_series(e.id, &e.labels) {
-                        Ok(s) => {
-                            self.by_wal_id.insert(u64::from(e.id), s);
-                        }
-                        Err(err) => {
-                            self.error.get_or_insert(err);
-                        }
-                    }
-                }
-            }
-            Record::Samples(samples) => {
-                let mut stored = 0;
-                for s in samples {
-                    if s.t < self.min_valid {
-                        continue;
-                    }
-                    match self.by_wal_id.get(&u64::from(s.id)) {
-                        Some(series) => match series.append(s.t, s.v, Some(self.spill), self.window) {
-                            Ok(()) => {
-                                stored += 1;
-                                self.min_t = self.min_t.min(s.t);
-                                self.max_t = self.max_t.max(s.t);
-                            }
-                            Err(_) => self.rejected += 1,
-                        },
-                        None => self.unknown += 1,
-                    }
-                }
-                self.samples += stored;
-                self.head.add_sample_count(stored);
-            }
-            Record::Metadata(entries) => {
-                for e in entries {
-                    self.head.add_metadata(e.family, e.meta);
-                }
-            }
-            Record::Tombstones(entries) => {
-                for e in entries {
-                    if let Some(series) = self.by_wal_id.get(&u64::from(e.id)) {
-                        let n = series.delete_range(e.mint, e.maxt, Some(self.spill));
-                        self.head.sub_sample_count(n);
-                    }
-                }
-            }
-        }
-    }
-
-    fn finish(self) -> Result<(), StorageError> {
-        if self.unknown > 0 {
-            tracing::warn!(
-                samples = self.unknown,
-                "WAL samples for series without a series record were skipped"
-            );
-        }
-        if self.rejected > 0 {
-            tracing::warn!(
-                samples = self.rejected,
-                "WAL samples out of order or duplicate at replay were skipped"
-            );
-        }
-        self.error.map_or(Ok(()), Err)
-    }
-}
-
 #[cfg(test)]
 mod tests;
 
 #[cfg(test)]
 mod block_tests;
+
+#[cfg(test)]
+mod restart_tests;

@@ -11,17 +11,21 @@
 //! memory (striped hash map, roaring postings, open and full chunks), [`block`] writes
 //! and reads immutable block directories (`meta.json`, the private `index` module's
 //! index, zstd-compressed chunks re-encoded for size), and [`db`] ties them together:
-//! [`Db`] replays the WAL at open, runs the commit protocol, merges blocks and head in
+//! [`Db`] loads the head snapshot and replays the WAL after it (or the whole WAL after
+//! its checkpoint) at open, runs the commit protocol, merges blocks and head in
 //! queries, and its maintenance pass ([`Db::maintain`], or a thread started by
 //! [`Db::spawn_maintenance`]) cuts blocks from the head, truncates the WAL, applies
-//! retention, compacts and moves corrupt blocks aside. Each on-disk format has a
+//! retention, compacts, moves corrupt blocks aside and writes head snapshots so that a
+//! crash replays only the WAL after the newest. Each on-disk format has a
 //! `FORMAT.md` beside its code.
 //!
 //! Data directory: `wal/` (segments and `checkpoint.N/`), `blocks/<id>/`,
-//! `chunks_head/` (full head chunks, memory-mapped; rebuilt from the WAL at open) and
-//! `lock`.
+//! `chunks_head/` (full head chunks, memory-mapped; rebuilt at open), `head_snapshot`
+//! (the head at the last graceful close or snapshot while running, `head/FORMAT.md`)
+//! and `lock`.
 //!
 //! Storage-side APIs for the server: [`Db::maintain`] / [`Db::spawn_maintenance`],
+//! [`Db::write_head_snapshot`] (at shutdown, so the next start skips the WAL replay),
 //! [`Db::delete_series`] and [`Db::clean_tombstones`] (`/api/v1/admin/tsdb/…`),
 //! [`Db::snapshot`] (backups: restore by serving the snapshot directory),
 //! [`Db::import`] (backfill for `vigil import`), [`Db::tsdb_stats`]

@@ -335,7 +335,12 @@ enum Op {
     /// Rewrite blocks with tombstones.
     CleanTombstones,
     Maintain,
+    /// A crash (drop without close), then a restart.
     Reopen,
+    /// A graceful close (head snapshot), then a restart.
+    Close,
+    /// A head snapshot as at shutdown, with commits still coming after it.
+    Snapshot,
     /// Maintenance stopped at a crash point, then a restart.
     Crash(usize),
 }
@@ -348,6 +353,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::CleanTombstones),
         2 => Just(Op::Maintain),
         1 => Just(Op::Reopen),
+        1 => Just(Op::Close),
+        1 => Just(Op::Snapshot),
         1 => (0..CRASH_POINTS.len()).prop_map(Op::Crash),
     ]
 }
@@ -408,6 +415,14 @@ proptest! {
                 Op::Reopen => {
                     drop(d);
                     open(dir.path())
+                }
+                Op::Close => {
+                    d.close().expect("close");
+                    open(dir.path())
+                }
+                Op::Snapshot => {
+                    d.snapshot_running().expect("snapshot");
+                    d
                 }
                 Op::Crash(p) => crash_at(dir.path(), d, CRASH_POINTS[p], false),
             };
@@ -703,6 +718,8 @@ enum LateOp {
     },
     Maintain,
     Reopen,
+    /// A graceful close (head snapshot), then a restart.
+    Close,
 }
 
 /// The out-of-order window of the model-based test.
@@ -717,6 +734,7 @@ proptest! {
         4 => (0usize..2, 0i64..1000).prop_map(|(i, back)| LateOp::Late { i, back }),
         1 => Just(LateOp::Maintain),
         1 => Just(LateOp::Reopen),
+        1 => Just(LateOp::Close),
     ], 1..60)) {
         let dir = tempfile::tempdir().expect("tempdir");
         let o = DbOptions { out_of_order_window: WINDOW, ..opts() };
@@ -763,6 +781,10 @@ proptest! {
                 }
                 LateOp::Reopen => {
                     drop(d);
+                    Db::open(dir.path(), o.clone()).expect("reopen")
+                }
+                LateOp::Close => {
+                    d.close().expect("close");
                     Db::open(dir.path(), o.clone()).expect("reopen")
                 }
             };

@@ -50,7 +50,13 @@ pub struct MaintenanceReport {
     pub blocks_dropped: u32,
     /// Blocks found corrupt by reads and moved aside.
     pub blocks_quarantined: u32,
+    /// Whether a head snapshot was written (so a crash replays only the WAL after it).
+    pub head_snapshot: bool,
 }
+
+/// How often the maintenance thread checks, between passes, whether a head snapshot is
+/// due: a crash soon after a burst of writes then replays little of it.
+const SNAPSHOT_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// How far past the wall clock sample times are trusted when deciding cuts and
 /// retention: one stray sample stamped years ahead must neither push every block out of
@@ -97,6 +103,8 @@ impl Db {
             self.compact(&group)?;
             report.compactions += 1;
         }
+        // A cut checkpoints the WAL, which makes the snapshot stale: write a fresh one.
+        report.head_snapshot = self.snapshot_logging_failure(report.blocks_cut > 0);
         Ok(report)
     }
 
@@ -113,24 +121,33 @@ impl Db {
     }
 
     /// Starts a thread that calls [`Db::maintain`] every `every` until the returned
-    /// handle is stopped or dropped. Failures are logged and retried at the next tick.
+    /// handle is stopped or dropped, and in between checks every few seconds whether a
+    /// head snapshot is due (see `snapshots.rs`), so that a burst of writes is soon
+    /// covered. Failures are logged and retried at the next tick.
     pub fn spawn_maintenance(db: Arc<Db>, every: Duration) -> Result<Maintenance, StorageError> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = stop.clone();
+        let tick = every.min(SNAPSHOT_CHECK_EVERY);
         let thread = std::thread::Builder::new()
             .name("vigil-maintenance".into())
             .spawn(move || {
                 let (lock, cv) = &*signal;
+                let mut last_pass = std::time::Instant::now();
                 loop {
                     {
                         let mut stopped = lock.lock();
                         if !*stopped {
-                            cv.wait_for(&mut stopped, every);
+                            cv.wait_for(&mut stopped, tick);
                         }
                         if *stopped {
                             return;
                         }
                     }
+                    if last_pass.elapsed() < every {
+                        db.snapshot_when_due();
+                        continue;
+                    }
+                    last_pass = std::time::Instant::now();
                     if let Err(e) = db.maintain() {
                         tracing::warn!(error = %e, "storage maintenance failed; retrying at the next tick");
                     }

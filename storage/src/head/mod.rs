@@ -8,6 +8,7 @@
 mod index;
 mod iter;
 mod series;
+pub(crate) mod snapshot;
 mod spill;
 mod stripe;
 
@@ -101,6 +102,18 @@ impl Head {
     /// Counts samples stored by a commit or replay.
     pub(crate) fn add_sample_count(&self, n: u64) {
         self.samples.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Every series, in id order.
+    pub(crate) fn all_series(&self) -> Vec<Arc<MemSeries>> {
+        let index = self.index.read();
+        index.series(index.all()).cloned().collect()
+    }
+
+    /// Every metadata entry as (family, metadata), sorted.
+    pub(crate) fn metadata_entries(&self) -> Vec<(String, MetricMetadata)> {
+        let md = self.metadata.read();
+        md.iter().flat_map(|(f, set)| set.iter().map(move |m| (f.clone(), m.clone()))).collect()
     }
 
     /// Every series, sorted by labels.

@@ -31,6 +31,45 @@ pub(crate) struct MemSeries {
     data: Mutex<SeriesData>,
 }
 
+/// A series' stored samples as a head snapshot holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SeriesImage<'a> {
+    /// Full chunks, oldest first.
+    pub(crate) full: Vec<ImageChunk<'a>>,
+    /// The open chunk, if it holds samples.
+    pub(crate) open: Option<ImageChunk<'a>>,
+    /// Newest sample ever stored as (t, value bits).
+    pub(crate) last: Option<(i64, u64)>,
+    /// Late samples (out-of-order window), sorted by time.
+    pub(crate) late: Vec<(i64, u64)>,
+}
+
+/// One encoded chunk of a [`SeriesImage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ImageChunk<'a> {
+    /// First sample's timestamp.
+    pub(crate) min_t: i64,
+    /// Last sample's timestamp.
+    pub(crate) max_t: i64,
+    /// The XOR chunk's bytes (borrowed from the snapshot file when loading).
+    pub(crate) bytes: std::borrow::Cow<'a, [u8]>,
+}
+
+/// Bytes of an XOR chunk's header (its sample count): a shorter chunk is not one.
+const CHUNK_HEADER_LEN: usize = 2;
+
+/// What replaying a run of samples did.
+pub(crate) struct RunOutcome {
+    /// Samples stored.
+    pub(crate) stored: u64,
+    /// Samples refused (out of order or duplicate).
+    pub(crate) rejected: u64,
+    /// Oldest stored timestamp (`i64::MAX` if none).
+    pub(crate) min_t: i64,
+    /// Newest stored timestamp (`i64::MIN` if none).
+    pub(crate) max_t: i64,
+}
+
 /// A sample a commit has accepted but not yet applied.
 pub(crate) type Pending = Option<(i64, u64)>;
 
@@ -112,6 +151,11 @@ impl SeriesData {
         self.last
     }
 
+    /// Whether exactly this sample is stored.
+    fn holds(&self, t: i64, v: u64) -> bool {
+        matches!(self.check_late(t, v), Ok(false))
+    }
+
     /// A late sample against what is stored at its timestamp.
     fn check_late(&self, t: i64, v: u64) -> Result<bool, AppendError> {
         let stored = match self.ooo.get(t) {
@@ -166,6 +210,25 @@ impl SeriesData {
         // up to half of the vector's room unused in every one of a million series.
         self.full.reserve_exact(1);
         self.full.push(ChunkRef { data, min_t: self.open_min_t, max_t });
+    }
+
+    /// Appends decoded samples at or after `min_valid` in order, as a replay would.
+    fn store_samples(
+        &mut self,
+        it: crate::chunk::XorIter,
+        min_valid: i64,
+        spill: Option<&HeadChunks>,
+        out: &mut RunOutcome,
+    ) {
+        for s in it {
+            if s.t < min_valid || self.last.is_some_and(|(lt, _)| s.t <= lt) {
+                continue;
+            }
+            self.store(s.t, s.v.to_bits(), spill);
+            out.stored += 1;
+            out.min_t = out.min_t.min(s.t);
+            out.max_t = out.max_t.max(s.t);
+        }
     }
 
     /// Drops the chunks whose samples all lie before `boundary` (a block holds them now);
@@ -318,6 +381,7 @@ impl MemSeries {
     }
 
     /// Checks and stores one sample with the head's rules.
+    #[cfg(test)]
     pub(crate) fn append(
         &self,
         t: i64,
@@ -330,6 +394,125 @@ impl MemSeries {
             self.store_locked(&mut data, t, v, spill);
         }
         Ok(())
+    }
+
+    /// Checks and stores a run of replayed samples of this series under one lock,
+    /// skipping those before `min_valid` (a block holds them).
+    pub(crate) fn replay_run(
+        &self,
+        run: &[crate::wal::RefSample],
+        min_valid: i64,
+        spill: Option<&HeadChunks>,
+        window: i64,
+    ) -> RunOutcome {
+        let mut out = RunOutcome { stored: 0, rejected: 0, min_t: i64::MAX, max_t: i64::MIN };
+        let mut data = self.data.lock();
+        for s in run.iter().filter(|s| s.t >= min_valid) {
+            match data.check(s.t, s.v, window) {
+                Ok(true) => {
+                    data.store(s.t, s.v, spill);
+                    out.stored += 1;
+                    out.min_t = out.min_t.min(s.t);
+                    out.max_t = out.max_t.max(s.t);
+                }
+                Ok(false) => {}
+                // A snapshot taken while commits went on may already hold samples the WAL
+                // after its position repeats: those are not refusals.
+                Err(_) if data.holds(s.t, s.v) => {}
+                Err(_) => out.rejected += 1,
+            }
+        }
+        // Plain loads first: under the series lock the bounds rarely need an atomic
+        // read-modify-write, and replay runs this for every sample.
+        if out.stored > 0 && out.min_t < self.min_t.load(Ordering::Relaxed) {
+            self.min_t.fetch_min(out.min_t, Ordering::Relaxed);
+        }
+        if out.stored > 0 && out.max_t > self.max_t.load(Ordering::Relaxed) {
+            self.max_t.fetch_max(out.max_t, Ordering::Relaxed);
+        }
+        out
+    }
+
+    /// A copy of its stored samples for a head snapshot.
+    pub(crate) fn image(&self) -> SeriesImage<'static> {
+        let data = self.data.lock();
+        let full = data
+            .full
+            .iter()
+            .map(|c| {
+                let bytes = match &c.data {
+                    ChunkData::Mem(m) => m.as_bytes().to_vec().into(),
+                    ChunkData::Spilled(s) => s.bytes().to_vec().into(),
+                };
+                ImageChunk { min_t: c.min_t, max_t: c.max_t, bytes }
+            })
+            .collect();
+        let open = data.open.last_t().map(|max_t| ImageChunk {
+            min_t: data.open_min_t,
+            max_t,
+            bytes: data.open.as_bytes().to_vec().into(),
+        });
+        SeriesImage { full, open, last: data.last, late: data.ooo.as_slice().to_vec() }
+    }
+
+    /// Fills an empty series from a head snapshot's image, dropping samples before
+    /// `min_valid` (a block holds them). Full chunks are stored as they are (spilled when
+    /// `spill` is given); the open chunk's samples are appended again so that appends
+    /// can go on. Returns what was stored.
+    pub(crate) fn restore(
+        &self,
+        image: SeriesImage<'_>,
+        min_valid: i64,
+        spill: Option<&HeadChunks>,
+    ) -> RunOutcome {
+        let mut out = RunOutcome { stored: 0, rejected: 0, min_t: i64::MAX, max_t: i64::MIN };
+        let mut data = self.data.lock();
+        let whole = image.full.iter().all(|c| c.min_t >= min_valid);
+        for c in &image.full {
+            if whole && c.bytes.len() >= CHUNK_HEADER_LEN {
+                // Straight from the snapshot's map into a head-chunks file: no copy.
+                let (stored, samples) = match spill.and_then(|s| s.write(&c.bytes)) {
+                    Some(spilled) => {
+                        let n = spilled.num_samples();
+                        (ChunkData::Spilled(spilled), n)
+                    }
+                    None => {
+                        let Ok(chunk) = crate::chunk::XorChunk::from_bytes(&*c.bytes) else { continue };
+                        let n = chunk.num_samples();
+                        (ChunkData::Mem(chunk), n)
+                    }
+                };
+                data.full.push(ChunkRef { data: stored, min_t: c.min_t, max_t: c.max_t });
+                out.stored += samples as u64;
+                out.min_t = out.min_t.min(c.min_t);
+                out.max_t = out.max_t.max(c.max_t);
+            } else if let Ok(chunk) = crate::chunk::XorChunk::from_bytes(&*c.bytes) {
+                // A chunk straddles the newest block's end (rare: the first start after a
+                // cut): keep only its samples the block does not hold, re-encoded.
+                data.store_samples(chunk.iter(), min_valid, spill, &mut out);
+            } else {
+                out.rejected += 1;
+            }
+        }
+        if let Some(open) = &image.open
+            && let Ok(chunk) = crate::chunk::XorChunk::from_bytes(&*open.bytes)
+        {
+            data.store_samples(chunk.iter(), min_valid, spill, &mut out);
+        }
+        for &(t, v) in image.late.iter().filter(|&&(t, _)| t >= min_valid) {
+            data.ooo.insert_new(t, v);
+            out.stored += 1;
+            out.min_t = out.min_t.min(t);
+            out.max_t = out.max_t.max(t);
+        }
+        // The newest sample ever stored, even if deleted since: later appends are checked
+        // against it, as before the restart.
+        data.last = image.last.or(data.last);
+        if out.stored > 0 {
+            self.min_t.fetch_min(out.min_t, Ordering::Relaxed);
+            self.max_t.fetch_max(out.max_t, Ordering::Relaxed);
+        }
+        out
     }
 
     /// Whether any sample lies in `[mint, maxt]`.

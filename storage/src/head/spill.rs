@@ -56,6 +56,12 @@ impl SpilledChunk {
         XorChunk::from_bytes(bytes).unwrap_or_else(|_| XorChunk::empty())
     }
 
+    /// The chunk's encoded bytes, in the map.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        let start = self.offset as usize;
+        &self.file.map[start..start + self.len as usize]
+    }
+
     /// Samples in the chunk (from its header).
     pub(crate) fn num_samples(&self) -> usize {
         let start = self.offset as usize;

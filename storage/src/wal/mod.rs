@@ -12,7 +12,7 @@ pub mod segment;
 mod writer;
 
 pub use record::{MetadataEntry, Record, RefSample, SeriesEntry, Tombstone};
-pub use replay::{ReplayStats, replay, replay_after};
+pub use replay::{ReplayStats, WalPosition, replay, replay_after, replay_from};
 pub use writer::WalWriter;
 
 /// Size at which a segment is closed and the next one started: Prometheus's value, large

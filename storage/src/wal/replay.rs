@@ -7,6 +7,15 @@ use super::record::{Record, decode_frame};
 use super::segment;
 use crate::error::StorageError;
 
+/// A place in the WAL: a segment and a byte offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalPosition {
+    /// Segment number.
+    pub segment: u32,
+    /// Bytes into the segment.
+    pub offset: u64,
+}
+
 /// What a replay read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayStats {
@@ -14,6 +23,8 @@ pub struct ReplayStats {
     pub last_segment: u32,
     /// Records handed to the caller.
     pub records: u64,
+    /// Bytes of records handed to the caller.
+    pub bytes: u64,
     /// Whether damage was found and the log cut there.
     pub truncated: bool,
 }
@@ -32,32 +43,53 @@ pub fn replay(dir: &Path, apply: impl FnMut(Record)) -> Result<ReplayStats, Stor
 pub fn replay_after(
     dir: &Path,
     after: Option<u32>,
+    apply: impl FnMut(Record),
+) -> Result<ReplayStats, StorageError> {
+    let start = match after {
+        None => WalPosition { segment: 0, offset: 0 },
+        Some(a) => WalPosition { segment: a.saturating_add(1), offset: 0 },
+    };
+    if after == Some(u32::MAX) {
+        return Ok(ReplayStats::default());
+    }
+    replay_from(dir, start, apply)
+}
+
+/// Like [`replay`], but only the records at or after `start` (what a head snapshot
+/// covers lies before it). Segments before `start.segment` are left alone; an offset
+/// past the end of its segment is an error, as the caller checked it.
+pub fn replay_from(
+    dir: &Path,
+    start: WalPosition,
     mut apply: impl FnMut(Record),
 ) -> Result<ReplayStats, StorageError> {
     let mut seqs = segment::list(dir)?;
-    seqs.retain(|&s| after.is_none_or(|a| s > a));
+    seqs.retain(|&s| s >= start.segment);
     let mut stats = ReplayStats { last_segment: seqs.last().copied().unwrap_or(0), ..Default::default() };
     for (i, &seq) in seqs.iter().enumerate() {
         let path = segment::path(dir, seq);
-        let data =
-            std::fs::read(&path).map_err(|e| StorageError::io(format!("reading {}", path.display()), e))?;
+        // The first segment is read from the start position only: a snapshot usually
+        // covers most of it.
+        let skip = if seq == start.segment { start.offset } else { 0 };
+        let data = read_from(&path, skip)?;
         let mut pos = 0;
         while pos < data.len() {
             match decode_frame(&data[pos..]) {
                 Ok((record, n)) => {
                     apply(record);
                     stats.records += 1;
+                    stats.bytes += n as u64;
                     pos += n;
                 }
                 Err(why) => {
                     tracing::warn!(
                         segment = %path.display(),
-                        offset = pos,
+                        offset = skip + pos as u64,
                         dropped_bytes = data.len() - pos,
                         reason = %why,
                         "damaged WAL record; truncating the log after the last good record"
                     );
-                    truncate(&path, pos as u64)?;
+                    truncate(&path, skip + pos as u64)?;
                     for &later in &seqs[i + 1..] {
                         let p = segment::path(dir, later);
                         tracing::warn!(segment = %p.display(), "removing WAL segment after the damage");
@@ -73,6 +105,21 @@ pub fn replay_after(
         }
     }
     Ok(stats)
+}
+
+/// The bytes of the file at `path` from `offset` on; an offset past its end is an error.
+fn read_from(path: &Path, offset: u64) -> Result<Vec<u8>, StorageError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |e| StorageError::io(format!("reading {}", path.display()), e);
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    if offset > len {
+        return Err(StorageError::Invalid(format!("replay starts past the end of {}", path.display())));
+    }
+    f.seek(SeekFrom::Start(offset)).map_err(io)?;
+    let mut data = Vec::with_capacity((len - offset) as usize);
+    f.read_to_end(&mut data).map_err(io)?;
+    Ok(data)
 }
 
 fn truncate(path: &Path, len: u64) -> Result<(), StorageError> {
@@ -147,6 +194,35 @@ mod tests {
         let (again, stats) = read_log(dir.path());
         assert_eq!(again, got);
         assert!(!stats.truncated);
+    }
+
+    #[test]
+    fn replay_from_a_position_reads_only_later_records_and_cuts_damage_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let written = write_log(dir.path(), 10, 1 << 20);
+        let path = last_segment_path(dir.path());
+        let data = std::fs::read(&path).expect("read");
+        // The position after the first four records (series + 3 samples).
+        let mut offset = 0;
+        for _ in 0..4 {
+            offset += decode_frame(&data[offset..]).expect("frame").1;
+        }
+        let seq = *segment::list(dir.path()).expect("list").last().expect("a segment");
+        let from = WalPosition { segment: seq, offset: offset as u64 };
+        let mut got = Vec::new();
+        replay_from(dir.path(), from, |r| got.push(r)).expect("replay");
+        assert_eq!(got, written[4..]);
+        // A torn tail after the position is cut where it is in the file.
+        truncate(&path, data.len() as u64 - 3).expect("tear");
+        let mut got = Vec::new();
+        let stats = replay_from(dir.path(), from, |r| got.push(r)).expect("replay");
+        assert!(stats.truncated);
+        assert_eq!(got, written[4..written.len() - 1]);
+        let (all, stats) = read_log(dir.path());
+        assert!(!stats.truncated);
+        assert_eq!(all, written[..written.len() - 1]);
+        let past = WalPosition { segment: seq, offset: data.len() as u64 + 10 };
+        assert!(replay_from(dir.path(), past, |_| {}).is_err(), "a position past the end is refused");
     }
 
     #[test]

@@ -41,6 +41,11 @@ impl WalWriter {
         self.seq
     }
 
+    /// Where the next commit will be written: everything logged so far lies before it.
+    pub fn position(&self) -> super::WalPosition {
+        super::WalPosition { segment: self.seq, offset: self.size }
+    }
+
     /// Writes one commit's records with a single write to the OS. A commit never spans
     /// segments. On error nothing of `buf` stays in the log. The caller fsyncs with
     /// [`WalWriter::sync`] when its policy says so ([`WalWriter::policy`]).
