@@ -1,5 +1,5 @@
-//! `kill -9` in the middle of block writing, WAL checkpointing and compaction, twice at
-//! every step: the real binary is started with `VIGIL_TEST_PAUSE_AT=<step>`, so its
+//! `kill -9` in the middle of block writing, WAL checkpointing, compaction and head
+//! snapshots, twice at every step: the real binary is started with `VIGIL_TEST_PAUSE_AT=<step>`, so its
 //! maintenance thread stops for good at that step while ingest goes on; once the log
 //! says it stopped there the test kills the process with SIGKILL, restarts it and checks
 //! that every acknowledged sample is served exactly once and that no half-written block
@@ -30,7 +30,7 @@ const PAUSE_WAIT: Duration = Duration::from_secs(30);
 const CRASHES_PER_STEP: usize = 2;
 
 /// The steps of maintenance a crash is tested at, in the order a pass reaches them.
-const STEPS: [&str; 11] = [
+const STEPS: [&str; 13] = [
     "cut.writing",
     "block.before_rename",
     "cut.after_block",
@@ -42,6 +42,8 @@ const STEPS: [&str; 11] = [
     "compact.after_block",
     "block.deleting",
     "compact.deleting_parents",
+    "snapshot.writing",
+    "snapshot.before_rename",
 ];
 
 fn value(series: usize, i: usize) -> f64 {
@@ -181,7 +183,7 @@ fn kill_9_during_block_writing_checkpointing_and_compaction_loses_and_duplicates
         written += PER_ROUND;
         wait_for_pause(&vigil, step);
         vigil.kill9();
-        if step.ends_with(".writing") {
+        if step == "cut.writing" || step == "compact.writing" {
             let unfinished = leftovers(&data);
             assert!(unfinished.iter().any(|n| n.ends_with(".tmp")), "{step}: no block half-written");
         }

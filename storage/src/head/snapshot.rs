@@ -86,6 +86,8 @@ pub(crate) fn write(dir: &Path, head: &Head, wal: WalPosition) -> Result<Written
         encode_series(&mut buf, s.id, &s.labels, &s.image());
         out.write(&buf).map_err(io)?;
     }
+    // Series are written, the metadata and checksum are not: the middle of a snapshot.
+    crate::failpoint::failpoint("snapshot.writing")?;
     buf.clear();
     let metadata: Vec<MetadataEntry> =
         head.metadata_entries().into_iter().map(|(family, meta)| MetadataEntry { family, meta }).collect();
@@ -97,6 +99,7 @@ pub(crate) fn write(dir: &Path, head: &Head, wal: WalPosition) -> Result<Written
     let file = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;
     drop(file);
+    crate::failpoint::failpoint("snapshot.before_rename")?;
     let path = dir.join(FILE_NAME);
     std::fs::rename(&tmp, &path).map_err(|e| StorageError::io(format!("renaming {}", tmp.display()), e))?;
     crate::wal::segment::sync_dir(dir)?;
