@@ -31,6 +31,7 @@ mod import;
 mod maintain;
 pub(crate) mod merge;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -490,6 +491,15 @@ impl Db {
     fn blocks_in(&self, mint: i64, maxt: i64) -> Vec<Arc<Block>> {
         self.blocks.read().iter().filter(|b| b.meta().overlaps(mint, maxt)).cloned().collect()
     }
+
+    /// Whether the head's time range (from the floor, below which blocks serve, to its
+    /// newest sample) overlaps `[mint, maxt]`; label lookups check this, as Prometheus
+    /// does, instead of each series' samples.
+    fn head_overlaps(&self, mint: i64, maxt: i64) -> bool {
+        let lo = self.head_min.load(Ordering::Relaxed).max(self.head_floor.load(Ordering::Acquire));
+        let hi = self.head_max.load(Ordering::Relaxed);
+        lo <= hi && lo <= maxt && hi >= mint
+    }
 }
 
 impl Querier for Db {
@@ -503,7 +513,7 @@ impl Querier for Db {
         // blocks read next include the new block. Merging removes any overlap.
         let floor = self.head_floor.load(Ordering::Acquire);
         let head_hints = SelectHints { start: hints.start.max(floor), ..hints.clone() };
-        let head = self.head.select(matchers, &head_hints)?;
+        let head = self.head.select(matchers, &head_hints);
         let mut sources = Vec::new();
         for b in self.blocks_in(hints.start, hints.end) {
             let found = b.select(matchers, hints.start, hints.end)?;
@@ -519,11 +529,10 @@ impl Querier for Db {
     }
 
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, StorageError> {
-        let mut names: std::collections::BTreeSet<String> = self
-            .head
-            .label_names(matchers, mint.max(self.head_floor.load(Ordering::Acquire)), maxt)?
-            .into_iter()
-            .collect();
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        if self.head_overlaps(mint, maxt) {
+            names.extend(self.head.label_names(matchers));
+        }
         for b in self.blocks_in(mint, maxt) {
             names.extend(b.label_names(matchers)?);
         }
@@ -537,11 +546,10 @@ impl Querier for Db {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, StorageError> {
-        let mut values: std::collections::BTreeSet<String> = self
-            .head
-            .label_values(name, matchers, mint.max(self.head_floor.load(Ordering::Acquire)), maxt)?
-            .into_iter()
-            .collect();
+        let mut values: BTreeSet<String> = BTreeSet::new();
+        if self.head_overlaps(mint, maxt) {
+            values.extend(self.head.label_values(name, matchers));
+        }
         for b in self.blocks_in(mint, maxt) {
             values.extend(b.label_values(name, matchers)?);
         }
