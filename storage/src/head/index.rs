@@ -158,6 +158,9 @@ impl Index {
     /// Sorted values of label `name` over the series matching `matchers` (all when empty).
     pub(crate) fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
         let Some(values) = self.postings.get(name) else { return Vec::new() };
+        if matchers.is_empty() {
+            return values.keys().cloned().collect();
+        }
         let (same, other) = split_by_name(name, matchers);
         // Matchers on `name` itself only filter the dictionary.
         let mut candidates: Vec<(&String, &RoaringBitmap)> = match same.split_first() {

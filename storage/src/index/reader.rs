@@ -239,6 +239,9 @@ impl IndexReader {
         matchers: &[Matcher],
     ) -> Result<Vec<String>, StorageError> {
         let Some(values) = self.dictionary.get(name) else { return Ok(Vec::new()) };
+        if matchers.is_empty() {
+            return Ok(values.keys().cloned().collect());
+        }
         let (same, other) = split_by_name(name, matchers);
         let mut candidates: Vec<(&String, &Range<usize>)> = match same.split_first() {
             Some((first, rest)) => {
