@@ -3,7 +3,8 @@
 //! samples: without matchers from the dictionary alone; with matchers, label values are
 //! found by intersecting each candidate value's postings with the matched series, or,
 //! when few series match, by reading those series' labels (Prometheus chooses the same
-//! way, by size).
+//! way, by size). Label names come from the matched series' labels, or in the head,
+//! when there are fewer label pairs than matched series, from the pairs' postings.
 
 use std::collections::BTreeSet;
 
@@ -18,6 +19,14 @@ const VALUES_PER_SERIES_READ: u64 = 100;
 /// postings of `candidates` values with them.
 pub(crate) fn read_series_labels(matched: u64, candidates: usize) -> bool {
     matched.saturating_mul(VALUES_PER_SERIES_READ) <= candidates as u64
+}
+
+/// Whether label names under matchers are found faster by testing each of `pairs` label
+/// pairs' postings against the `matched` series than by reading those series' labels;
+/// for the head, where both are in memory and a postings test costs about as much as
+/// reading one series' labels.
+pub(crate) fn read_pairs_for_names(pairs: usize, matched: u64) -> bool {
+    (pairs as u64) < matched
 }
 
 /// Splits `matchers` into those on label `name` and the others.
@@ -65,6 +74,12 @@ mod tests {
         assert!(read_series_labels(10, 1000));
         assert!(!read_series_labels(11, 1000));
         assert!(!read_series_labels(1, 99));
+    }
+
+    #[test]
+    fn names_come_from_pairs_only_when_they_are_fewer() {
+        assert!(read_pairs_for_names(10, 11));
+        assert!(!read_pairs_for_names(10, 10));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use roaring::{MultiOps, RoaringBitmap};
 
 use super::series::MemSeries;
-use crate::lookup::{NameCollector, read_series_labels, split_by_name};
+use crate::lookup::{NameCollector, read_pairs_for_names, read_series_labels, split_by_name};
 use crate::matcher::dictionary::values_where;
 use crate::matcher::{MatchOp, Matcher};
 
@@ -146,6 +146,16 @@ impl Index {
             return self.postings.keys().cloned().collect();
         }
         let ids = self.postings_for(matchers);
+        // Few label pairs against many matched series: ask each name's postings instead.
+        let pairs: usize = self.postings.values().map(BTreeMap::len).sum();
+        if read_pairs_for_names(pairs, ids.len()) {
+            return self
+                .postings
+                .iter()
+                .filter(|(_, values)| values.values().any(|b| !b.is_disjoint(&ids)))
+                .map(|(name, _)| name.clone())
+                .collect();
+        }
         let mut names = NameCollector::new(self.postings.len());
         for s in self.series(&ids) {
             if !names.add(s.labels.iter().map(|l| l.name.as_str())) {
