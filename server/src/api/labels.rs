@@ -261,6 +261,31 @@ mod tests {
         assert_eq!(values.warnings, vec![TRUNCATED_WARNING.to_string()]);
     }
 
+    /// On the real store, regex `match[]` sets are resolved through the value dictionary
+    /// and unioned; a time range outside the head's finds nothing.
+    #[test]
+    fn label_values_on_the_database_union_regex_sets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = vigil_storage::Db::open(dir.path(), vigil_storage::DbOptions::default()).expect("open");
+        let mut app = vigil_storage::Appendable::appender(&db);
+        for (pod, ns) in [("api-1", "prod"), ("api-2", "prod"), ("web-1", "dev"), ("db-1", "prod")] {
+            app.append(&Labels::from_pairs([("__name__", "up"), ("pod", pod), ("ns", ns)]), 10_000, 1.0);
+        }
+        app.commit().expect("commit");
+        let re = |name: &str, value: &str| {
+            Matcher::new(vigil_storage::MatchOp::Regex, name, value).expect("valid regex")
+        };
+        let sets =
+            vec![vec![re("pod", "api-.*"), Matcher::equal("ns", "prod")], vec![re("pod", "db-1|web-1|x")]];
+        let q = Lookup { start: MIN_TIME_MS, end: MAX_TIME_MS, matcher_sets: sets, limit: 0 };
+        let got = find_label_values(&db, "pod", &q).expect("values");
+        assert_eq!(got.data, r#"["api-1","api-2","db-1","web-1"]"#);
+        let names = find_label_names(&db, &Lookup { matcher_sets: vec![vec![re("ns", "d.*")]], ..q.clone() });
+        assert_eq!(names.expect("names").data, r#"["__name__","ns","pod"]"#);
+        let later = Lookup { start: 20_000, end: 30_000, ..q };
+        assert_eq!(find_label_values(&db, "pod", &later).expect("values").data, "[]");
+    }
+
     /// Grafana's escaping (utf8_support.ts): legacy characters kept, `_` doubled,
     /// anything else as `_<hex>_`.
     fn grafana_escape(name: &str) -> String {
