@@ -31,7 +31,6 @@ mod import;
 mod maintain;
 pub(crate) mod merge;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -465,6 +464,18 @@ impl Db {
     }
 }
 
+/// The sorted, deduplicated union of sorted lists (the head's and the blocks' answers);
+/// a single list is returned as it is.
+fn merge_sorted(mut parts: Vec<Vec<String>>) -> Vec<String> {
+    if parts.len() <= 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let mut all: Vec<String> = parts.into_iter().flatten().collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
 /// Takes the data directory's exclusive lock, so two processes never write one WAL.
 fn lock_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
     let path = dir.join(LOCK_FILE);
@@ -529,14 +540,14 @@ impl Querier for Db {
     }
 
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, StorageError> {
-        let mut names: BTreeSet<String> = BTreeSet::new();
+        let mut parts = Vec::new();
         if self.head_overlaps(mint, maxt) {
-            names.extend(self.head.label_names(matchers));
+            parts.push(self.head.label_names(matchers));
         }
         for b in self.blocks_in(mint, maxt) {
-            names.extend(b.label_names(matchers)?);
+            parts.push(b.label_names(matchers)?);
         }
-        Ok(names.into_iter().collect())
+        Ok(merge_sorted(parts))
     }
 
     fn label_values(
@@ -546,14 +557,14 @@ impl Querier for Db {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, StorageError> {
-        let mut values: BTreeSet<String> = BTreeSet::new();
+        let mut parts = Vec::new();
         if self.head_overlaps(mint, maxt) {
-            values.extend(self.head.label_values(name, matchers));
+            parts.push(self.head.label_values(name, matchers));
         }
         for b in self.blocks_in(mint, maxt) {
-            values.extend(b.label_values(name, matchers)?);
+            parts.push(b.label_values(name, matchers)?);
         }
-        Ok(values.into_iter().collect())
+        Ok(merge_sorted(parts))
     }
 
     fn metadata(&self) -> Vec<(String, Vec<MetricMetadata>)> {
