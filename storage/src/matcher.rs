@@ -3,7 +3,7 @@
 //! A missing label has the value `""`, so `{a=""}` selects series without `a` and
 //! `{a!=""}` those with it. Regexes are fully anchored and `.` matches newlines, as
 //! Prometheus compiles them (`^(?s:<re>)$`). A regex's `shape` (literal set, prefix,
-//! suffix, substring) is found once, so that most values are tested without running
+//! suffix) is found once, so that most values are tested without running
 //! the regex and the `dictionary` lookups need not test every value.
 
 pub(crate) mod dictionary;
