@@ -1,7 +1,10 @@
-//! Series selection over a head of 1,000,000 series with 1,000,000 distinct values of
-//! one label: postings intersection of two equality matchers, and regex matchers that
-//! must test every value. Through the public `Querier::select` of a real `Db`, so the
-//! figures include building the (small) result, as a query pays.
+//! Series selection and label lookups over a head of 1,000,000 series with 1,000,000
+//! distinct values of one label: postings intersection of two equality matchers, regex
+//! matchers of the shapes the index answers without testing every value (literal sets,
+//! literal prefixes) and of those it must scan (suffix, substring), and the
+//! `/api/v1/labels` and `/api/v1/label/<name>/values` lookups with and without matchers.
+//! Through the public `Querier` of a real `Db`, so the figures include building the
+//! (small) result, as a query pays.
 //!
 //! Run with `cargo bench -p vigil-bench --bench postings`.
 
@@ -59,6 +62,50 @@ fn bench_postings(c: &mut Criterion) {
     let alternation = [Matcher::equal("job", "job-1"), re("id", "(1|21|301|4001|50001)")];
     group.bench_function("regex_alternation_and_job_over_1m_values", |b| {
         b.iter(|| black_box(db.select(black_box(&alternation), &hints).expect("select")).len())
+    });
+    // Literal prefix then an alternation: 1234x and 1256x, 22 values.
+    let prefix_alternation = [re("id", "12(34|56).*")];
+    group.bench_function("regex_prefix_alternation_over_1m_values", |b| {
+        b.iter(|| black_box(db.select(black_box(&prefix_alternation), &hints).expect("select")).len())
+    });
+    // A suffix (no usable prefix): 1,000 values end in 4321.
+    let suffix = [re("id", ".*4321")];
+    group.bench_function("regex_suffix_over_1m_values", |b| {
+        b.iter(|| black_box(db.select(black_box(&suffix), &hints).expect("select")).len())
+    });
+    // A substring: about 500 values contain 98765.
+    let contains = [re("id", ".*98765.*")];
+    group.bench_function("regex_contains_over_1m_values", |b| {
+        b.iter(|| black_box(db.select(black_box(&contains), &hints).expect("select")).len())
+    });
+    // A negative alternation next to an equality matcher: inst-1's 1,000 series minus five.
+    let negative = [
+        Matcher::equal("instance", "inst-1"),
+        Matcher::new(MatchOp::NotRegex, "id", "1|1001|2001|3001|4001").expect("valid regex"),
+    ];
+    group.bench_function("regex_negative_alternation_and_instance_over_1m_values", |b| {
+        b.iter(|| black_box(db.select(black_box(&negative), &hints).expect("select")).len())
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("label_lookups_1m_series");
+    group.sample_size(20);
+    group.bench_function("label_names", |b| {
+        b.iter(|| black_box(db.label_names(&[], T, T).expect("names")).len())
+    });
+    let job = [Matcher::equal("job", "job-3")];
+    group.bench_function("label_names_of_job", |b| {
+        b.iter(|| black_box(db.label_names(black_box(&job), T, T).expect("names")).len())
+    });
+    group.bench_function("instance_values", |b| {
+        b.iter(|| black_box(db.label_values("instance", &[], T, T).expect("values")).len())
+    });
+    group.bench_function("instance_values_of_job", |b| {
+        b.iter(|| black_box(db.label_values("instance", black_box(&job), T, T).expect("values")).len())
+    });
+    let one = [Matcher::equal("id", "4242")];
+    group.bench_function("instance_values_of_one_series", |b| {
+        b.iter(|| black_box(db.label_values("instance", black_box(&one), T, T).expect("values")).len())
     });
     group.finish();
 }

@@ -570,6 +570,18 @@ fn remove_if_present(path: &Path) -> Result<(), StorageError> {
     }
 }
 
+/// The sorted, deduplicated union of sorted lists (the head's and the blocks' answers);
+/// a single list is returned as it is.
+fn merge_sorted(mut parts: Vec<Vec<String>>) -> Vec<String> {
+    if parts.len() <= 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let mut all: Vec<String> = parts.into_iter().flatten().collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
 /// Takes the data directory's exclusive lock, so two processes never write one WAL.
 fn lock_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
     let path = dir.join(LOCK_FILE);
@@ -596,6 +608,15 @@ impl Db {
     fn blocks_in(&self, mint: i64, maxt: i64) -> Vec<Arc<Block>> {
         self.blocks.read().iter().filter(|b| b.meta().overlaps(mint, maxt)).cloned().collect()
     }
+
+    /// Whether the head's time range (from the floor, below which blocks serve, to its
+    /// newest sample) overlaps `[mint, maxt]`; label lookups check this, as Prometheus
+    /// does, instead of each series' samples.
+    fn head_overlaps(&self, mint: i64, maxt: i64) -> bool {
+        let lo = self.head_min.load(Ordering::Relaxed).max(self.head_floor.load(Ordering::Acquire));
+        let hi = self.head_max.load(Ordering::Relaxed);
+        lo <= hi && lo <= maxt && hi >= mint
+    }
 }
 
 impl Querier for Db {
@@ -609,7 +630,7 @@ impl Querier for Db {
         // blocks read next include the new block. Merging removes any overlap.
         let floor = self.head_floor.load(Ordering::Acquire);
         let head_hints = SelectHints { start: hints.start.max(floor), ..hints.clone() };
-        let head = self.head.select(matchers, &head_hints)?;
+        let head = self.head.select(matchers, &head_hints);
         let mut sources = Vec::new();
         for b in self.blocks_in(hints.start, hints.end) {
             let found = b.select(matchers, hints.start, hints.end)?;
@@ -625,15 +646,14 @@ impl Querier for Db {
     }
 
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, StorageError> {
-        let mut names: std::collections::BTreeSet<String> = self
-            .head
-            .label_names(matchers, mint.max(self.head_floor.load(Ordering::Acquire)), maxt)?
-            .into_iter()
-            .collect();
-        for b in self.blocks_in(mint, maxt) {
-            names.extend(b.label_names(matchers)?);
+        let mut parts = Vec::new();
+        if self.head_overlaps(mint, maxt) {
+            parts.push(self.head.label_names(matchers));
         }
-        Ok(names.into_iter().collect())
+        for b in self.blocks_in(mint, maxt) {
+            parts.push(b.label_names(matchers)?);
+        }
+        Ok(merge_sorted(parts))
     }
 
     fn label_values(
@@ -643,15 +663,14 @@ impl Querier for Db {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, StorageError> {
-        let mut values: std::collections::BTreeSet<String> = self
-            .head
-            .label_values(name, matchers, mint.max(self.head_floor.load(Ordering::Acquire)), maxt)?
-            .into_iter()
-            .collect();
-        for b in self.blocks_in(mint, maxt) {
-            values.extend(b.label_values(name, matchers)?);
+        let mut parts = Vec::new();
+        if self.head_overlaps(mint, maxt) {
+            parts.push(self.head.label_values(name, matchers));
         }
-        Ok(values.into_iter().collect())
+        for b in self.blocks_in(mint, maxt) {
+            parts.push(b.label_values(name, matchers)?);
+        }
+        Ok(merge_sorted(parts))
     }
 
     fn metadata(&self) -> Vec<(String, Vec<MetricMetadata>)> {

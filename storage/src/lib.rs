@@ -53,8 +53,14 @@
 //! - [`memory::MemStorage`], a plain in-memory store for tests of the layers above and
 //!   the reference model the head and `Db` are tested against.
 //!
-//! Not done yet: a downsampled tier, and an FST for regex matchers over label values
-//! (the block index keeps a sorted value dictionary and tests each value).
+//! Label lookups and regex matchers answer from the indexes' sorted value dictionaries:
+//! a regex's literal set is looked up and its literal prefixes restrict the scan to key
+//! ranges (the private `matcher::dictionary`), and label names and values come from
+//! postings without samples (the private `lookup` module).
+//!
+//! Not done yet: a downsampled tier; an FST over block label values (regexes without a
+//! literal prefix still test every value of their label, with the fast tests of
+//! `matcher::shape` where the pattern allows).
 
 pub mod block;
 pub mod chunk;
@@ -64,6 +70,7 @@ pub mod failpoint;
 mod head;
 mod index;
 mod labels;
+mod lookup;
 mod matcher;
 pub mod memory;
 mod metadata;

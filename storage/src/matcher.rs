@@ -2,11 +2,18 @@
 //!
 //! A missing label has the value `""`, so `{a=""}` selects series without `a` and
 //! `{a!=""}` those with it. Regexes are fully anchored and `.` matches newlines, as
-//! Prometheus compiles them (`^(?s:<re>)$`).
+//! Prometheus compiles them (`^(?s:<re>)$`). A regex's `shape` (literal set, prefix,
+//! suffix) is found once, so that most values are tested without running
+//! the regex and the `dictionary` lookups need not test every value.
+
+pub(crate) mod dictionary;
+mod shape;
 
 use std::fmt;
+use std::sync::Arc;
 
 use regex::Regex;
+use shape::Shape;
 
 use crate::StorageError;
 use crate::labels::Labels;
@@ -46,26 +53,36 @@ pub struct Matcher {
     /// The literal value or the regex source as written.
     pub value: String,
     re: Option<Regex>,
+    /// What the regex reduces to; shared, as matchers are cloned per query.
+    shape: Arc<Shape>,
 }
 
 impl Matcher {
     /// Builds a matcher; fails only on an invalid regex.
     pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self, StorageError> {
         let (name, value) = (name.into(), value.into());
-        let re = match op {
+        let (re, shape) = match op {
             MatchOp::Regex | MatchOp::NotRegex => {
-                Some(Regex::new(&format!("^(?s:{value})$")).map_err(|e| {
+                let wrapped = format!("(?s:{value})");
+                let re = Regex::new(&format!("^{wrapped}$")).map_err(|e| {
                     StorageError::Invalid(format!("invalid regular expression {value:?}: {e}"))
-                })?)
+                })?;
+                (Some(re), Shape::of(&wrapped))
             }
-            _ => None,
+            _ => (None, Shape::default()),
         };
-        Ok(Matcher { name, op, value, re })
+        Ok(Matcher { name, op, value, re, shape: Arc::new(shape) })
     }
 
     /// `name = value`, which cannot fail.
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Matcher { name: name.into(), op: MatchOp::Equal, value: value.into(), re: None }
+        Matcher {
+            name: name.into(),
+            op: MatchOp::Equal,
+            value: value.into(),
+            re: None,
+            shape: Arc::new(Shape::default()),
+        }
     }
 
     /// Whether `value` (the label's value, `""` when absent) satisfies the matcher.
@@ -73,9 +90,38 @@ impl Matcher {
         match self.op {
             MatchOp::Equal => self.value == value,
             MatchOp::NotEqual => self.value != value,
-            MatchOp::Regex => self.re.as_ref().is_some_and(|r| r.is_match(value)),
-            MatchOp::NotRegex => !self.re.as_ref().is_some_and(|r| r.is_match(value)),
+            MatchOp::Regex => self.pattern_matches(value),
+            MatchOp::NotRegex => !self.pattern_matches(value),
         }
+    }
+
+    /// Whether the regex (not its negation) matches `value`.
+    fn pattern_matches(&self, value: &str) -> bool {
+        match &self.shape.fast {
+            Some(fast) => fast.matches(value),
+            None => self.re.as_ref().is_some_and(|r| r.is_match(value)),
+        }
+    }
+
+    /// The only values the pattern (`=`'s value, or the regex ignoring negation) accepts,
+    /// sorted, when they are a known finite set.
+    pub(crate) fn literal_values(&self) -> Option<&[String]> {
+        match (self.op, &self.shape.fast) {
+            (MatchOp::Equal | MatchOp::NotEqual, _) => Some(std::slice::from_ref(&self.value)),
+            (_, Some(shape::Fast::Set(set))) => Some(set),
+            _ => None,
+        }
+    }
+
+    /// Literal prefixes every value the regex (ignoring negation) accepts starts with
+    /// (sorted, none a prefix of another); empty when none is known.
+    pub(crate) fn value_prefixes(&self) -> &[String] {
+        &self.shape.prefixes
+    }
+
+    /// True for `=~".*"`, which every series satisfies.
+    pub(crate) fn matches_everything(&self) -> bool {
+        self.op == MatchOp::Regex && self.shape.fast == Some(shape::Fast::Any)
     }
 
     /// Whether a series with these labels satisfies the matcher.

@@ -141,12 +141,15 @@ pub trait Querier: Send + Sync {
     /// with samples in `[hints.start, hints.end]`.
     fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<Series>, StorageError>;
 
-    /// Sorted label names of series matching `matchers` (all series when empty) that have
-    /// data in `[mint, maxt]`.
+    /// Sorted label names of series matching `matchers` (all series when empty) in the
+    /// parts of the store whose time range overlaps `[mint, maxt]`. As in Prometheus, a
+    /// store split in parts (the head, each block) checks only each part's range, not
+    /// each series' samples, so a series without samples in the range may still count
+    /// when its part overlaps it; [`crate::memory::MemStorage`] checks each series.
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, StorageError>;
 
-    /// Sorted values of label `name` over series matching `matchers` (all when empty)
-    /// that have data in `[mint, maxt]`.
+    /// Sorted values of label `name` over series matching `matchers` (all when empty),
+    /// with the time range applied as for [`Querier::label_names`].
     fn label_values(
         &self,
         name: &str,

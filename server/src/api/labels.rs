@@ -8,7 +8,7 @@ use vigil_storage::{Labels, Matcher, SelectHints, Storage};
 
 use super::json;
 use super::params::{MAX_TIME_MS, MIN_TIME_MS, Params};
-use super::response::{ApiError, ApiSuccess, TRUNCATED_WARNING};
+use super::response::{ApiError, ApiSuccess, TRUNCATED_WARNING, blocking};
 use crate::state::AppState;
 
 /// Hint storage uses for lookups that need labels only, as Prometheus names it.
@@ -44,15 +44,6 @@ fn lookup(params: &Params, prefix_match_errors: bool) -> Result<Lookup, ApiError
     }
     let limit = params.limit()?;
     Ok(Lookup { start, end, matcher_sets, limit })
-}
-
-/// Runs blocking storage work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::internal(format!("lookup panicked: {e}")))?
 }
 
 /// Keeps at most `limit` items (0 = all) and returns the warning if any were cut.
@@ -259,6 +250,31 @@ mod tests {
         let values = find_label_values(&s, "job", &lookup_of(&[&[("__name__", "up")]], 1)).expect("values");
         assert_eq!(values.data, r#"["a"]"#);
         assert_eq!(values.warnings, vec![TRUNCATED_WARNING.to_string()]);
+    }
+
+    /// On the real store, regex `match[]` sets are resolved through the value dictionary
+    /// and unioned; a time range outside the head's finds nothing.
+    #[test]
+    fn label_values_on_the_database_union_regex_sets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = vigil_storage::Db::open(dir.path(), vigil_storage::DbOptions::default()).expect("open");
+        let mut app = vigil_storage::Appendable::appender(&db);
+        for (pod, ns) in [("api-1", "prod"), ("api-2", "prod"), ("web-1", "dev"), ("db-1", "prod")] {
+            app.append(&Labels::from_pairs([("__name__", "up"), ("pod", pod), ("ns", ns)]), 10_000, 1.0);
+        }
+        app.commit().expect("commit");
+        let re = |name: &str, value: &str| {
+            Matcher::new(vigil_storage::MatchOp::Regex, name, value).expect("valid regex")
+        };
+        let sets =
+            vec![vec![re("pod", "api-.*"), Matcher::equal("ns", "prod")], vec![re("pod", "db-1|web-1|x")]];
+        let q = Lookup { start: MIN_TIME_MS, end: MAX_TIME_MS, matcher_sets: sets, limit: 0 };
+        let got = find_label_values(&db, "pod", &q).expect("values");
+        assert_eq!(got.data, r#"["api-1","api-2","db-1","web-1"]"#);
+        let names = find_label_names(&db, &Lookup { matcher_sets: vec![vec![re("ns", "d.*")]], ..q.clone() });
+        assert_eq!(names.expect("names").data, r#"["__name__","ns","pod"]"#);
+        let later = Lookup { start: 20_000, end: 30_000, ..q };
+        assert_eq!(find_label_values(&db, "pod", &later).expect("values").data, "[]");
     }
 
     /// Grafana's escaping (utf8_support.ts): legacy characters kept, `_` doubled,

@@ -374,3 +374,46 @@ async fn not_ready_answers_503_until_the_store_is_open() {
     let (status, text, _) = send(state, get("/api/v1/labels")).await;
     assert_eq!((status, text.as_str()), (StatusCode::OK, r#"{"status":"success","data":[]}"#));
 }
+
+/// Label lookups on the real store: regex `match[]` (literal set, prefix) and the time
+/// range, which as in Prometheus selects the head as a whole, not series by series.
+#[tokio::test]
+async fn label_lookups_on_the_database_honour_regex_matches_and_the_heads_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db =
+        Arc::new(vigil_storage::Db::open(dir.path(), vigil_storage::DbOptions::default()).expect("open"));
+    let mut app = vigil_storage::Appendable::appender(&*db);
+    for (handler, status, t) in [
+        ("/api/v1/users", "500", 1_000_000),
+        ("/api/v1/orders", "200", 2_000_000),
+        ("/metrics", "503", 3_000_000),
+    ] {
+        let labels = Labels::from_pairs([
+            ("__name__", "http_requests_total"),
+            ("handler", handler),
+            ("status", status),
+        ]);
+        app.append(&labels, t, 1.0);
+    }
+    app.append(&Labels::from_pairs([("__name__", "up"), ("instance", "a")]), 3_000_000, 1.0);
+    app.commit().expect("commit");
+    let state = || AppState::with_store(db.clone(), Engine::default(), ApiSettings::default());
+    let ok = |data: &str| format!(r#"{{"status":"success","data":{data}}}"#);
+
+    let (_, text, _) = send(state(), get("/api/v1/label/handler/values?match[]={status=~%225..%22}")).await;
+    assert_eq!(text, ok(r#"["/api/v1/users","/metrics"]"#));
+    let (_, text, _) =
+        send(state(), get("/api/v1/label/status/values?match[]={handler=~%22/api/v1/(users|orders).*%22}"))
+            .await;
+    assert_eq!(text, ok(r#"["200","500"]"#));
+    let (_, text, _) = send(state(), get("/api/v1/labels?match[]={__name__=~%22up|down%22}")).await;
+    assert_eq!(text, ok(r#"["__name__","instance"]"#));
+    // The head spans 1000s to 3000s: a range inside it counts every head series, even
+    // one whose only sample lies outside the range; a range outside it counts none.
+    let (_, text, _) = send(state(), get("/api/v1/label/handler/values?start=2500&end=2600")).await;
+    assert_eq!(text, ok(r#"["/api/v1/orders","/api/v1/users","/metrics"]"#));
+    let (_, text, _) = send(state(), get("/api/v1/labels?start=4000&end=5000")).await;
+    assert_eq!(text, ok("[]"));
+    let (_, text, _) = send(state(), get("/api/v1/label/handler/values?start=0&end=999")).await;
+    assert_eq!(text, ok("[]"));
+}

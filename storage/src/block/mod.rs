@@ -205,32 +205,16 @@ impl Block {
         Ok((labels, samples))
     }
 
-    /// Label names of series matching `matchers` (all when empty), sorted.
+    /// Label names of series matching `matchers` (all when empty), sorted; from the
+    /// index alone (the caller checks that the block's range overlaps the request).
     pub(crate) fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        if matchers.is_empty() {
-            return Ok(self.index.label_names().map(str::to_string).collect());
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for id in &self.index.postings_for(matchers).map_err(|e| self.damaged(e))? {
-            let (labels, _) = self.index.series(id).map_err(|e| self.damaged(e))?;
-            names.extend(labels.iter().map(|l| l.name.clone()));
-        }
-        Ok(names.into_iter().collect())
+        self.index.label_names_for(matchers).map_err(|e| self.damaged(e))
     }
 
-    /// Values of label `name` over series matching `matchers` (all when empty), sorted.
+    /// Values of label `name` over series matching `matchers` (all when empty), sorted;
+    /// from the index alone.
     pub(crate) fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        if matchers.is_empty() {
-            return Ok(self.index.label_values(name).map(str::to_string).collect());
-        }
-        let mut values = std::collections::BTreeSet::new();
-        for id in &self.index.postings_for(matchers).map_err(|e| self.damaged(e))? {
-            let (labels, _) = self.index.series(id).map_err(|e| self.damaged(e))?;
-            if let Some(v) = labels.get(name) {
-                values.insert(v.to_string());
-            }
-        }
-        Ok(values.into_iter().collect())
+        self.index.label_values_for(name, matchers).map_err(|e| self.damaged(e))
     }
 }
 

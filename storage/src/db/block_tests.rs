@@ -803,3 +803,34 @@ proptest! {
         }
     }
 }
+
+/// Label lookups take a block or the head when its time range overlaps the request
+/// (Prometheus's rule), from the index alone.
+#[test]
+fn label_lookups_take_the_blocks_and_head_that_overlap_the_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    let model = MemStorage::new();
+    // Series 0 lives in [0, 3000) (compacted into one block), series 1 in [3000, 5000).
+    for (i, ts) in [(0usize, 0..300i64), (1, 300..500)] {
+        for t in ts {
+            let mut app = db.appender();
+            app.append(&series(i), t * 10, 1.0);
+            model.add(&series(i), t * 10, 1.0).expect("model");
+            app.commit().expect("commit");
+        }
+    }
+    db.maintain().expect("maintain");
+    assert!(db.blocks().iter().any(|b| b.max_time <= 3000), "a block ends by 3000: {:?}", db.blocks());
+    let values =
+        |matchers: &[Matcher], mint, maxt| db.label_values("i", matchers, mint, maxt).expect("values");
+    let by_name = [Matcher::new(MatchOp::Regex, "__name__", "up|req_total").expect("matcher")];
+    assert_eq!(values(&[], 0, 999), vec!["0"]);
+    assert_eq!(values(&by_name, 0, 999), vec!["0"]);
+    assert_eq!(values(&[], 4500, 4990), vec!["1"]);
+    assert_eq!(values(&[], 0, 4990), vec!["0", "1"]);
+    assert!(values(&[], 6000, 7000).is_empty());
+    assert!(db.label_names(&[], 6000, 7000).expect("names").is_empty());
+    assert_eq!(db.label_names(&by_name, 0, 999).expect("names"), vec!["__name__", "i"]);
+    assert_eq!(all(&db), all(&model));
+}

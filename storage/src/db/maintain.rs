@@ -36,7 +36,6 @@ use crate::block::{Block, NewBlock, failpoint, write_block};
 use crate::error::StorageError;
 use crate::labels::Labels;
 use crate::sample::Sample;
-use crate::traits::Querier as _;
 use crate::wal::{MetadataEntry, checkpoint};
 
 /// What one maintenance pass did.

@@ -1,11 +1,13 @@
 //! The head's index: series by id and postings per label pair.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use roaring::RoaringBitmap;
+use roaring::{MultiOps, RoaringBitmap};
 
 use super::series::MemSeries;
+use crate::lookup::{NameCollector, read_pairs_for_names, read_series_labels, split_by_name};
+use crate::matcher::dictionary::values_where;
 use crate::matcher::{MatchOp, Matcher};
 
 /// Series ids to series, and label pairs to the ids of the series that carry them.
@@ -100,53 +102,95 @@ impl Index {
         &self.all
     }
 
-    /// Values of label `name` with their postings, in value order.
-    pub(crate) fn values(&self, name: &str) -> impl Iterator<Item = (&String, &RoaringBitmap)> {
-        self.postings.get(name).into_iter().flatten()
-    }
-
     /// Ids of the series that satisfy every matcher (Prometheus semantics: a matcher
-    /// that matches `""` also selects series without the label).
+    /// that matches `""` also selects series without the label). Values are found
+    /// through the sorted dictionary (see [`values_where`]), not by testing each one when
+    /// the pattern has a literal set or prefix.
     pub(crate) fn postings_for(&self, matchers: &[Matcher]) -> RoaringBitmap {
         let (selecting, excluding): (Vec<&Matcher>, Vec<&Matcher>) =
             matchers.iter().partition(|m| !m.matches_empty());
         // Matchers that reject "" select the union of their matching values' postings.
         let mut result: Option<RoaringBitmap> = None;
         for m in selecting {
-            let ids = match m.op {
-                MatchOp::Equal => {
-                    self.postings.get(&m.name).and_then(|v| v.get(&m.value)).cloned().unwrap_or_default()
-                }
-                _ => self
-                    .values(&m.name)
-                    .filter(|(v, _)| m.matches(v))
-                    .fold(RoaringBitmap::new(), |acc, (_, b)| acc | b),
+            let ids = match (m.op, self.postings.get(&m.name)) {
+                (_, None) => RoaringBitmap::new(),
+                (MatchOp::Equal, Some(values)) => values.get(&m.value).cloned().unwrap_or_default(),
+                (_, Some(values)) => values_where(values, m, true).into_iter().map(|(_, b)| b).union(),
             };
-            result = Some(match result {
+            let r = match result {
                 Some(r) => r & ids,
                 None => ids,
-            });
-            if result.as_ref().is_some_and(RoaringBitmap::is_empty) {
-                return RoaringBitmap::new();
+            };
+            if r.is_empty() {
+                return r;
             }
+            result = Some(r);
         }
         // Matchers that accept "" keep every series except those whose value they reject.
         let mut result = result.unwrap_or_else(|| self.all.clone());
-        for m in excluding {
-            match m.op {
-                MatchOp::NotEqual => {
-                    if let Some(b) = self.postings.get(&m.name).and_then(|v| v.get(&m.value)) {
-                        result -= b;
-                    }
-                }
-                _ => {
-                    for (_, b) in self.values(&m.name).filter(|(v, _)| !m.matches(v)) {
-                        result -= b;
-                    }
-                }
+        for m in excluding.into_iter().filter(|m| !m.matches_everything()) {
+            let Some(values) = self.postings.get(&m.name) else { continue };
+            for (_, b) in values_where(values, m, false) {
+                result -= b;
+            }
+            if result.is_empty() {
+                break;
             }
         }
         result
+    }
+
+    /// Sorted label names of the series matching `matchers` (all series when empty).
+    pub(crate) fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
+        if matchers.is_empty() {
+            return self.postings.keys().cloned().collect();
+        }
+        let ids = self.postings_for(matchers);
+        // Few label pairs against many matched series: ask each name's postings instead.
+        let pairs: usize = self.postings.values().map(BTreeMap::len).sum();
+        if read_pairs_for_names(pairs, ids.len()) {
+            return self
+                .postings
+                .iter()
+                .filter(|(_, values)| values.values().any(|b| !b.is_disjoint(&ids)))
+                .map(|(name, _)| name.clone())
+                .collect();
+        }
+        let mut names = NameCollector::new(self.postings.len());
+        for s in self.series(&ids) {
+            if !names.add(s.labels.iter().map(|l| l.name.as_str())) {
+                break;
+            }
+        }
+        names.into_sorted()
+    }
+
+    /// Sorted values of label `name` over the series matching `matchers` (all when empty).
+    pub(crate) fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
+        let Some(values) = self.postings.get(name) else { return Vec::new() };
+        if matchers.is_empty() {
+            return values.keys().cloned().collect();
+        }
+        let (same, other) = split_by_name(name, matchers);
+        // Matchers on `name` itself only filter the dictionary.
+        let mut candidates: Vec<(&String, &RoaringBitmap)> = match same.split_first() {
+            Some((first, rest)) => {
+                let mut c = values_where(values, first, true);
+                c.retain(|(v, _)| rest.iter().all(|m| m.matches(v)));
+                c
+            }
+            None => values.iter().collect(),
+        };
+        if !other.is_empty() && !candidates.is_empty() {
+            let ids = self.postings_for(&other);
+            if read_series_labels(ids.len(), candidates.len()) {
+                let found: BTreeSet<&str> = self.series(&ids).filter_map(|s| s.labels.get(name)).collect();
+                candidates.retain(|(v, _)| found.contains(v.as_str()));
+            } else {
+                candidates.retain(|(_, b)| !b.is_disjoint(&ids));
+            }
+        }
+        candidates.into_iter().map(|(v, _)| v.clone()).collect()
     }
 
     /// The series for `ids`, skipping ids without one.

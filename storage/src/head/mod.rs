@@ -2,7 +2,7 @@
 //!
 //! Series are found by label hash in [`stripe`] maps and by id in the [`index`], whose
 //! roaring postings answer matchers. Each [`series`] keeps full, immutable chunks and one
-//! open chunk. The head enforces the append rules but knows nothing of the WAL; the
+//! open chunk. Label lookups answer from the index alone. The head enforces the append rules but knows nothing of the WAL; the
 //! database logs a commit before applying it here.
 
 mod index;
@@ -26,7 +26,7 @@ use crate::error::StorageError;
 use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::metadata::MetricMetadata;
-use crate::traits::{Querier, SelectHints, Series};
+use crate::traits::{SelectHints, Series};
 use index::Index;
 use stripe::StripedSeries;
 
@@ -217,51 +217,36 @@ impl Head {
         let ids = if matchers.is_empty() { index.all().clone() } else { index.postings_for(matchers) };
         index.series(&ids).filter(|s| s.has_data_in(mint, maxt)).cloned().collect()
     }
-}
 
-impl Querier for Head {
-    fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<Series>, StorageError> {
+    /// Series matching `matchers` (none when empty) with samples in
+    /// `[hints.start, hints.end]`, sorted by labels, as [`crate::Querier::select`] returns them.
+    pub(crate) fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Vec<Series> {
         if matchers.is_empty() {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         let mut found = self.matching(matchers, hints.start, hints.end);
         found.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(found
+        found
             .into_iter()
             .map(|s| Series { labels: s.labels.clone(), samples: s.iter(hints.start, hints.end) })
-            .collect())
+            .collect()
     }
 
-    fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, StorageError> {
-        let found = self.matching(matchers, mint, maxt);
-        let names: BTreeSet<&str> =
-            found.iter().flat_map(|s| s.labels.iter().map(|l| l.name.as_str())).collect();
-        Ok(names.into_iter().map(str::to_string).collect())
+    /// Sorted label names of the series matching `matchers` (all when empty), from the
+    /// index alone: whether the head's time range overlaps a request is the caller's
+    /// check, as in Prometheus; single series are not checked for samples in range.
+    pub(crate) fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
+        self.index.read().label_names(matchers)
     }
 
-    fn label_values(
-        &self,
-        name: &str,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Vec<String>, StorageError> {
-        let index = self.index.read();
-        let candidates = (!matchers.is_empty()).then(|| index.postings_for(matchers));
-        let mut out = Vec::new();
-        for (value, ids) in index.values(name) {
-            let has_data = match &candidates {
-                Some(c) => index.series(&(ids & c)).any(|s| s.has_data_in(mint, maxt)),
-                None => index.series(ids).any(|s| s.has_data_in(mint, maxt)),
-            };
-            if has_data {
-                out.push(value.clone());
-            }
-        }
-        Ok(out)
+    /// Sorted values of label `name` over the series matching `matchers` (all when
+    /// empty), from the index alone (see [`Head::label_names`]).
+    pub(crate) fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
+        self.index.read().label_values(name, matchers)
     }
 
-    fn metadata(&self) -> Vec<(String, Vec<MetricMetadata>)> {
+    /// Metadata per metric family, sorted by family name.
+    pub(crate) fn metadata(&self) -> Vec<(String, Vec<MetricMetadata>)> {
         self.metadata.read().iter().map(|(k, v)| (k.clone(), v.iter().cloned().collect())).collect()
     }
 }

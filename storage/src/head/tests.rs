@@ -8,7 +8,7 @@ use crate::error::AppendError;
 use crate::matcher::MatchOp;
 use crate::memory::MemStorage;
 use crate::sample::{STALE_NAN_BITS, Sample};
-use crate::traits::SampleIter;
+use crate::traits::{Querier, SampleIter};
 
 fn hints(start: i64, end: i64) -> SelectHints {
     SelectHints { start, end, ..Default::default() }
@@ -39,7 +39,7 @@ fn append_rules_match_memstorage() {
     // NaN bits compare as bits: the same NaN again is an exact repeat.
     assert_eq!(append(&head, &l, 20, f64::from_bits(STALE_NAN_BITS)), Ok(()));
     assert_eq!(append(&head, &l, 20, f64::NAN), Err(AppendError::DuplicateTimestamp));
-    let got = head.select(&[Matcher::equal("__name__", "x")], &hints(0, 100)).expect("select");
+    let got = head.select(&[Matcher::equal("__name__", "x")], &hints(0, 100));
     assert_eq!(got.len(), 1);
     let samples = collect(got.into_iter().next().expect("one").samples);
     assert_eq!(samples, vec![(10, 1.0f64.to_bits()), (20, STALE_NAN_BITS)]);
@@ -97,7 +97,11 @@ fn replayed_ids_are_kept_and_new_ids_follow_them() {
 
 const NAMES: [&str; 4] = ["__name__", "a", "b", "c"];
 const VALUES: [&str; 4] = ["x", "y", "xy", "z\n"];
-const REGEXES: [&str; 7] = ["", "x", "x.*", ".*", ".+", "y|xy", "z.?"];
+/// Regexes of every shape the matcher and the dictionary lookups treat apart: literal
+/// sets (with `""`, classes and case folding), prefixes, suffixes, substrings, runs, and
+/// ones only the regex engine answers.
+const REGEXES: [&str; 14] =
+    ["", "x", "x.*", ".*", ".+", "y|xy", "z.?", "|y", "x[y]", "(?i)X", ".*y", ".*y.*", "x(y|z).*", "^x"];
 
 fn labels_strategy() -> impl Strategy<Value = Labels> {
     prop::collection::vec((0usize..NAMES.len(), 0usize..VALUES.len()), 0..4)
@@ -142,20 +146,53 @@ proptest! {
         }
         for (matchers, start, len) in &selections {
             let (start, end) = (*start, start + len);
-            let got = head.select(matchers, &hints(start, end)).expect("head select");
+            let got = head.select(matchers, &hints(start, end));
             let want = model.select(matchers, &hints(start, end)).expect("model select");
             let got: Vec<_> = got.into_iter().map(|s| (s.labels, collect(s.samples))).collect();
             let want: Vec<_> = want.into_iter().map(|s| (s.labels, collect(s.samples))).collect();
             prop_assert_eq!(got, want, "select {:?} [{}, {}]", matchers, start, end);
+            // Label lookups answer from the index, over every series the head holds (each
+            // has samples here: a series is only created by a successful append).
             prop_assert_eq!(
-                head.label_names(matchers, start, end).expect("head names"),
-                model.label_names(matchers, start, end).expect("model names")
+                head.label_names(matchers),
+                model.label_names(matchers, i64::MIN, i64::MAX).expect("model names"),
+                "names {:?}", matchers
             );
             let name = NAMES[name_index];
             prop_assert_eq!(
-                head.label_values(name, matchers, start, end).expect("head values"),
-                model.label_values(name, matchers, start, end).expect("model values")
+                head.label_values(name, matchers),
+                model.label_values(name, matchers, i64::MIN, i64::MAX).expect("model values"),
+                "values of {} {:?}", name, matchers
             );
         }
+    }
+}
+
+/// With many values, label values come from reading the few matched series or from
+/// intersecting each value's postings with many; both agree with the reference model.
+#[test]
+fn label_values_by_series_and_by_intersection_agree_with_the_model() {
+    let head = Head::new();
+    let model = MemStorage::new();
+    for i in 0..600 {
+        let mut pairs = vec![("a".to_string(), format!("v{i:03}")), ("b".to_string(), (i % 5).to_string())];
+        if i % 250 == 7 {
+            pairs.push(("rare".to_string(), "x".to_string()));
+        }
+        let l = Labels::from_pairs(pairs);
+        append(&head, &l, 1, 1.0).expect("append");
+        model.add(&l, 1, 1.0).expect("model");
+    }
+    let cases = [
+        vec![Matcher::equal("rare", "x")],
+        vec![Matcher::equal("b", "3")],
+        vec![Matcher::equal("b", "3"), Matcher::new(MatchOp::Regex, "a", "v1.*").expect("re")],
+        vec![Matcher::new(MatchOp::NotRegex, "b", "1|2").expect("re"), Matcher::equal("rare", "x")],
+    ];
+    for matchers in &cases {
+        let want = model.label_values("a", matchers, i64::MIN, i64::MAX).expect("model");
+        assert_eq!(head.label_values("a", matchers), want, "{matchers:?}");
+        let want = model.label_names(matchers, i64::MIN, i64::MAX).expect("model");
+        assert_eq!(head.label_names(matchers), want, "{matchers:?}");
     }
 }

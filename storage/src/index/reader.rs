@@ -1,6 +1,6 @@
 //! Reading an index file through a memory map.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::Path;
 
@@ -13,6 +13,8 @@ use super::{
 use crate::block::chunks::{ChunkLoc, map_file};
 use crate::error::StorageError;
 use crate::labels::{Label, Labels};
+use crate::lookup::{NameCollector, read_series_labels, split_by_name};
+use crate::matcher::dictionary::values_where;
 use crate::matcher::{MatchOp, Matcher};
 use crate::varint::{get_uvarint, unzigzag};
 
@@ -150,16 +152,6 @@ impl IndexReader {
         self.num_series
     }
 
-    /// Label names, sorted.
-    pub(crate) fn label_names(&self) -> impl Iterator<Item = &str> {
-        self.dictionary.keys().map(String::as_str)
-    }
-
-    /// Values of label `name`, sorted.
-    pub(crate) fn label_values(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.dictionary.get(name).into_iter().flat_map(|v| v.keys().map(String::as_str))
-    }
-
     fn postings_at(&self, range: &Range<usize>) -> Result<RoaringBitmap, StorageError> {
         let bytes = &self.section(POSTINGS)[range.clone()];
         RoaringBitmap::deserialize_from(bytes).map_err(|_| corrupt("postings list"))
@@ -173,13 +165,13 @@ impl IndexReader {
         }
     }
 
-    /// Union of the postings of the values of `name` that `keep` accepts.
-    fn postings_where(&self, name: &str, keep: impl Fn(&str) -> bool) -> Result<RoaringBitmap, StorageError> {
+    /// Union of the postings of the values of `m.name` that `m` accepts (`accept`) or
+    /// rejects, found through the sorted dictionary.
+    fn postings_where(&self, m: &Matcher, accept: bool) -> Result<RoaringBitmap, StorageError> {
         let mut out = RoaringBitmap::new();
-        for (v, r) in self.dictionary.get(name).into_iter().flatten() {
-            if keep(v) {
-                out |= self.postings_at(r)?;
-            }
+        let Some(values) = self.dictionary.get(&m.name) else { return Ok(out) };
+        for (_, r) in values_where(values, m, accept) {
+            out |= self.postings_at(r)?;
         }
         Ok(out)
     }
@@ -194,7 +186,7 @@ impl IndexReader {
         for m in selecting {
             let ids = match m.op {
                 MatchOp::Equal => self.postings(&m.name, &m.value)?,
-                _ => self.postings_where(&m.name, |v| m.matches(v))?,
+                _ => self.postings_where(m, true)?,
             };
             let r = match result {
                 Some(r) => r & ids,
@@ -210,17 +202,82 @@ impl IndexReader {
             all.insert_range(0..self.num_series);
             all
         });
-        for m in excluding {
+        for m in excluding.into_iter().filter(|m| !m.matches_everything()) {
             result -= match m.op {
                 MatchOp::NotEqual => self.postings(&m.name, &m.value)?,
-                _ => self.postings_where(&m.name, |v| !m.matches(v))?,
+                _ => self.postings_where(m, false)?,
             };
+            if result.is_empty() {
+                break;
+            }
         }
         Ok(result)
     }
 
-    /// The labels and chunks of the series with `ordinal`.
-    pub(crate) fn series(&self, ordinal: u32) -> Result<(Labels, Vec<ChunkMeta>), StorageError> {
+    /// Sorted label names of the series matching `matchers` (all when empty).
+    pub(crate) fn label_names_for(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if matchers.is_empty() {
+            return Ok(self.dictionary.keys().cloned().collect());
+        }
+        let mut names = NameCollector::new(self.dictionary.len());
+        for id in &self.postings_for(matchers)? {
+            let mut more = true;
+            self.visit_labels(id, |n, _| more = names.add(std::iter::once(n)))?;
+            if !more {
+                break;
+            }
+        }
+        Ok(names.into_sorted())
+    }
+
+    /// Sorted values of label `name` over the series matching `matchers` (all when
+    /// empty); chooses between reading the matched series and intersecting each
+    /// candidate value's postings by their sizes.
+    pub(crate) fn label_values_for(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, StorageError> {
+        let Some(values) = self.dictionary.get(name) else { return Ok(Vec::new()) };
+        if matchers.is_empty() {
+            return Ok(values.keys().cloned().collect());
+        }
+        let (same, other) = split_by_name(name, matchers);
+        let mut candidates: Vec<(&String, &Range<usize>)> = match same.split_first() {
+            Some((first, rest)) => {
+                let mut c = values_where(values, first, true);
+                c.retain(|(v, _)| rest.iter().all(|m| m.matches(v)));
+                c
+            }
+            None => values.iter().collect(),
+        };
+        if !other.is_empty() && !candidates.is_empty() {
+            let ids = self.postings_for(&other)?;
+            if read_series_labels(ids.len(), candidates.len()) {
+                let mut found = BTreeSet::new();
+                for id in &ids {
+                    self.visit_labels(id, |n, v| {
+                        if n == name {
+                            found.insert(v);
+                        }
+                    })?;
+                }
+                candidates.retain(|(v, _)| found.contains(v.as_str()));
+            } else {
+                let mut kept = Vec::with_capacity(candidates.len());
+                for (v, r) in candidates {
+                    if !self.postings_at(r)?.is_disjoint(&ids) {
+                        kept.push((v, r));
+                    }
+                }
+                candidates = kept;
+            }
+        }
+        Ok(candidates.into_iter().map(|(v, _)| v.clone()).collect())
+    }
+
+    /// The start of the entry of the series with `ordinal` in the series section.
+    fn series_entry(&self, ordinal: u32) -> Result<Cursor<'_>, StorageError> {
         let offsets = self.section(SERIES_OFFSETS);
         let at = ordinal as usize * SERIES_OFFSET_LEN;
         let word = offsets.get(at..at + SERIES_OFFSET_LEN).ok_or_else(|| corrupt("series ordinal"))?;
@@ -228,7 +285,27 @@ impl IndexReader {
         b.copy_from_slice(word);
         let start = usize::try_from(u64::from_le_bytes(b)).map_err(|_| corrupt("series offset"))?;
         let entries = self.section(SERIES);
-        let mut c = Cursor(entries.get(start..).ok_or_else(|| corrupt("series offset"))?);
+        Ok(Cursor(entries.get(start..).ok_or_else(|| corrupt("series offset"))?))
+    }
+
+    /// Calls `f` with each label (name, value) of the series with `ordinal`, without
+    /// copying them or reading its chunks.
+    fn visit_labels<'a>(
+        &'a self,
+        ordinal: u32,
+        mut f: impl FnMut(&'a str, &'a str),
+    ) -> Result<(), StorageError> {
+        let mut c = self.series_entry(ordinal)?;
+        for _ in 0..c.usize()? {
+            let name = self.symbol(c.uvarint()?)?;
+            f(name, self.symbol(c.uvarint()?)?);
+        }
+        Ok(())
+    }
+
+    /// The labels and chunks of the series with `ordinal`.
+    pub(crate) fn series(&self, ordinal: u32) -> Result<(Labels, Vec<ChunkMeta>), StorageError> {
+        let mut c = self.series_entry(ordinal)?;
         let n = c.usize()?;
         let mut labels = Vec::with_capacity(n.min(c.0.len()));
         for _ in 0..n {
