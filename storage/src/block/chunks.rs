@@ -14,8 +14,11 @@ use crate::error::StorageError;
 
 /// Magic at the start of a chunks file.
 pub(crate) const CHUNKS_MAGIC: [u8; 4] = *b"VGCH";
-/// Version of the chunks file layout.
-pub(crate) const CHUNKS_VERSION: u8 = 1;
+/// Version of the chunks file layout: 2 holds bit-packed chunks, 1 (still read) the
+/// byte-oriented encodings before them; the frames are the same.
+pub(crate) const CHUNKS_VERSION: u8 = 2;
+/// Oldest chunks file version still read.
+const OLDEST_CHUNKS_VERSION: u8 = 1;
 /// Bytes before the first frame: magic, version and three reserved zero bytes.
 const FILE_HEADER_LEN: usize = 8;
 /// Bytes of a frame header: compressed length, raw length and the CRC32 of
@@ -121,7 +124,11 @@ impl ChunksReader {
     /// Maps the file at `path` and checks its header.
     pub(crate) fn open(path: &Path) -> Result<Self, StorageError> {
         let map = map_file(path)?;
-        if map.len() < FILE_HEADER_LEN || map[..4] != CHUNKS_MAGIC || map[4] != CHUNKS_VERSION {
+        if map.len() < FILE_HEADER_LEN
+            || map[..4] != CHUNKS_MAGIC
+            || !(OLDEST_CHUNKS_VERSION..=CHUNKS_VERSION).contains(&map[4])
+            || map[5..FILE_HEADER_LEN] != [0, 0, 0]
+        {
             return Err(StorageError::Corrupt(format!("{}: bad chunks file header", path.display())));
         }
         Ok(ChunksReader { map, cache: Mutex::new(None) })

@@ -8,6 +8,7 @@
 //! ([`encode_chunk`]) and zstd-compressed in frames; a `tombstones` file records
 //! deletions. Layouts are in `FORMAT.md` beside this file.
 
+mod bitpack;
 pub(crate) mod chunks;
 pub(crate) mod codec;
 mod meta;
@@ -307,6 +308,7 @@ fn write_files(
     let mut index = IndexWriter::default();
     let mut stats = BlockStats::default();
     let mut buf = Vec::new();
+    let mut seen = SeenChunks::default();
     let (mut min_time, mut max_time) = (spec.min_time, spec.max_time);
     for s in series {
         let (labels, samples) = s?;
@@ -317,7 +319,14 @@ fn write_files(
         for part in samples.chunks(codec::MAX_CHUNK_SAMPLES) {
             buf.clear();
             codec::encode(part, &mut buf);
-            let loc = chunks.add(&buf)?;
+            let loc = match seen.get(&buf) {
+                Some(loc) => loc,
+                None => {
+                    let loc = chunks.add(&buf)?;
+                    seen.insert(&buf, loc);
+                    loc
+                }
+            };
             let (Some(first), Some(last)) = (part.first(), part.last()) else { continue };
             min_time = min_time.min(first.t);
             max_time = max_time.max(last.t.saturating_add(1));
@@ -344,6 +353,32 @@ fn write_files(
     meta.write(tmp)?;
     crate::wal::segment::sync_dir(tmp)?;
     Ok(Some(meta))
+}
+
+/// Chunk bytes held for finding repeats: bounds the memory of writing a large block;
+/// past it, chunks are simply written again.
+const SEEN_CHUNKS_MAX_BYTES: usize = 64 << 20;
+
+/// The chunks a block writer has written, so that a chunk equal to an earlier one (same
+/// timestamps, same values) is stored once and shared: a classic histogram's `+Inf`
+/// bucket always equals its `_count`.
+#[derive(Default)]
+struct SeenChunks {
+    locs: std::collections::HashMap<Vec<u8>, chunks::ChunkLoc>,
+    bytes: usize,
+}
+
+impl SeenChunks {
+    fn get(&self, chunk: &[u8]) -> Option<chunks::ChunkLoc> {
+        self.locs.get(chunk).copied()
+    }
+
+    fn insert(&mut self, chunk: &[u8], loc: chunks::ChunkLoc) {
+        if self.bytes + chunk.len() <= SEEN_CHUNKS_MAX_BYTES {
+            self.bytes += chunk.len();
+            self.locs.insert(chunk.to_vec(), loc);
+        }
+    }
 }
 
 #[cfg(test)]
