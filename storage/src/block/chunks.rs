@@ -75,6 +75,17 @@ impl ChunksWriter {
         Ok(())
     }
 
+    /// Offset in its frame the next chunk added will have.
+    pub(crate) fn next_offset(&self) -> u32 {
+        self.raw.len() as u32
+    }
+
+    /// Whether the chunk at `loc` is in the frame still being gathered, the one the next
+    /// chunk added joins.
+    pub(crate) fn in_open_frame(&self, loc: ChunkLoc) -> bool {
+        loc.frame == self.pos && !self.raw.is_empty()
+    }
+
     /// Adds one encoded chunk and returns where it will be.
     pub(crate) fn add(&mut self, chunk: &[u8]) -> Result<ChunkLoc, StorageError> {
         let loc = ChunkLoc { frame: self.pos, offset: self.raw.len() as u32, len: chunk.len() as u32 };
@@ -204,9 +215,9 @@ pub(crate) struct ChunkBytes {
 }
 
 impl ChunkBytes {
-    /// The encoded chunk.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.raw[self.start..self.end]
+    /// The chunk's samples (following a relative chunk to its reference in the frame).
+    pub(crate) fn decode(&self) -> Result<Vec<crate::sample::Sample>, StorageError> {
+        super::codec::decode_in_frame(&self.raw, self.start, self.end)
     }
 }
 

@@ -44,6 +44,9 @@ fn pow10(k: u8) -> f64 {
 /// patterns) coded as deltas or deltas of deltas and bit-packed ([`super::bitpack`]).
 /// The only encoding written since chunks file version 2; the others are still read.
 const ENC_PACKED: u8 = 3;
+/// Encoding tag of a chunk coded as differences from an earlier packed chunk of its frame
+/// with the same timestamps and scale; only [`decode_in_frame`] reads it.
+const ENC_RELATIVE: u8 = 4;
 /// Scale byte of a packed chunk whose integers are the values' raw bit patterns.
 const RAW_BITS: u8 = 0xFF;
 
@@ -123,8 +126,38 @@ fn unpack_steps(c: &mut Cursor<'_>, n: usize, first: i64, g: i64) -> Result<Vec<
     Ok(out)
 }
 
-/// Decodes a packed chunk after its tag and count.
-fn decode_packed(c: &mut Cursor<'_>, n: usize) -> Result<Vec<Sample>, StorageError> {
+/// A packed chunk read back as integers, before they become values.
+struct Packed {
+    times: Vec<i64>,
+    /// The scale, or [`RAW_BITS`].
+    k: u8,
+    specials: Vec<(usize, u64)>,
+    ints: Vec<i64>,
+}
+
+impl Packed {
+    fn into_samples(self) -> Vec<Sample> {
+        let k = self.k;
+        let mut out = samples_of(self.times, self.ints, k);
+        for (i, bits) in self.specials {
+            out[i].v = f64::from_bits(bits);
+        }
+        out
+    }
+}
+
+/// Samples from timestamps and integers at scale `k` (or raw bit patterns).
+fn samples_of(times: Vec<i64>, ints: Vec<i64>, k: u8) -> Vec<Sample> {
+    let p = pow10(k.min(MAX_SCALE));
+    times
+        .into_iter()
+        .zip(ints)
+        .map(|(t, m)| Sample::new(t, if k == RAW_BITS { f64::from_bits(m as u64) } else { m as f64 / p }))
+        .collect()
+}
+
+/// Reads a packed chunk after its tag and count.
+fn parse_packed(c: &mut Cursor<'_>, n: usize) -> Result<Packed, StorageError> {
     let t0 = c.varint()?;
     let times = unpack_steps(c, n, t0, 1)?;
     let k = c.byte()?;
@@ -147,16 +180,87 @@ fn decode_packed(c: &mut Cursor<'_>, n: usize) -> Result<Vec<Sample>, StorageErr
     let m0 = c.varint()?;
     let g = step(c)?;
     let ints = unpack_steps(c, n, m0, g)?;
-    let p = pow10(k.min(MAX_SCALE));
-    let mut out: Vec<Sample> = times
-        .into_iter()
-        .zip(ints)
-        .map(|(t, m)| Sample::new(t, if k == RAW_BITS { f64::from_bits(m as u64) } else { m as f64 / p }))
-        .collect();
-    for (i, bits) in specials {
-        out[i].v = f64::from_bits(bits);
+    Ok(Packed { times, k, specials, ints })
+}
+
+/// A chunk another chunk of the same frame may be coded against: scaled integers with
+/// no specials, and where it starts in its frame.
+pub(crate) struct Reference {
+    times: Vec<i64>,
+    k: u8,
+    ints: Vec<i64>,
+    /// Offset of the chunk in its decompressed frame.
+    pub(crate) offset: u32,
+}
+
+/// The reference `samples` make once written at `offset`, if they can be one.
+pub(crate) fn reference(samples: &[Sample], offset: u32) -> Option<Reference> {
+    let s = scale_of(samples).filter(|s| s.specials.is_empty())?;
+    Some(Reference { times: samples.iter().map(|s| s.t).collect(), k: s.k, ints: s.ints, offset })
+}
+
+/// Encodes `samples`, to be written at `offset` in the frame, as differences from the
+/// reference's values, when both share timestamps and scale; `false` (nothing written)
+/// otherwise. Neighbouring buckets of a histogram differ by the few observations
+/// between their bounds.
+pub(crate) fn encode_relative(samples: &[Sample], r: &Reference, offset: u32, out: &mut Vec<u8>) -> bool {
+    let Some(own) = scale_of(samples).filter(|s| s.specials.is_empty() && s.k == r.k) else { return false };
+    if r.offset >= offset
+        || r.times.len() != samples.len()
+        || samples.iter().zip(&r.times).any(|(s, &t)| s.t != t)
+    {
+        return false;
     }
-    Ok(out)
+    let diffs: Vec<i64> = own.ints.iter().zip(&r.ints).map(|(m, x)| m.wrapping_sub(*x)).collect();
+    out.push(ENC_RELATIVE);
+    put_uvarint(out, u64::from(offset - r.offset));
+    put_varint(out, diffs[0]);
+    let g = common_step(&diffs);
+    put_uvarint(out, g);
+    pack_steps(&diffs, g, out);
+    true
+}
+
+/// Decodes the chunk at `start..end` of a decompressed `frame`, following a relative
+/// chunk to its reference earlier in the frame; errors, never panics, on bad input.
+pub(crate) fn decode_in_frame(frame: &[u8], start: usize, end: usize) -> Result<Vec<Sample>, StorageError> {
+    let bytes = frame.get(start..end).ok_or_else(|| corrupt("chunk past the end of its frame"))?;
+    if bytes.first() != Some(&ENC_RELATIVE) {
+        return decode(bytes);
+    }
+    let mut c = Cursor { buf: &bytes[1..] };
+    let back = c.uvarint()?;
+    let ref_start = usize::try_from(back)
+        .ok()
+        .filter(|&b| b > 0)
+        .and_then(|b| start.checked_sub(b))
+        .ok_or_else(|| corrupt("chunk reference out of its frame"))?;
+    let mut r = Cursor { buf: &frame[ref_start..] };
+    if r.byte()? != ENC_PACKED {
+        return Err(corrupt("chunk reference is not a packed chunk"));
+    }
+    let n = count(&mut r)?;
+    let reference = parse_packed(&mut r, n)?;
+    if reference.k == RAW_BITS || !reference.specials.is_empty() {
+        return Err(corrupt("chunk reference is not scaled"));
+    }
+    let e0 = c.varint()?;
+    let g = step(&mut c)?;
+    let diffs = unpack_steps(&mut c, n, e0, g)?;
+    if !c.buf.is_empty() {
+        return Err(corrupt("trailing bytes after chunk"));
+    }
+    let ints = reference.ints.iter().zip(diffs).map(|(x, e)| x.wrapping_add(e)).collect();
+    Ok(samples_of(reference.times, ints, reference.k))
+}
+
+/// A chunk's sample count, checked.
+fn count(c: &mut Cursor<'_>) -> Result<usize, StorageError> {
+    let n = c.uvarint()?;
+    if n == 0 || n > MAX_CHUNK_SAMPLES as u64 {
+        return Err(corrupt("chunk sample count out of range"));
+    }
+    Ok(n as usize)
 }
 
 /// The largest step every delta of `ints` is a multiple of (1 when there is none or
@@ -259,7 +363,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Sample>, StorageError> {
     }
     let n = n as usize;
     if enc == ENC_PACKED {
-        let out = decode_packed(&mut c, n)?;
+        let out = parse_packed(&mut c, n)?.into_samples();
         if !c.buf.is_empty() {
             return Err(corrupt("trailing bytes after chunk"));
         }
@@ -525,7 +629,79 @@ mod tests {
         roundtrip(&all);
     }
 
+    /// Writes `reference` then `samples` into one frame, the second relative to the
+    /// first when it can be; returns whether it was, after checking both read back.
+    fn relative_roundtrip(reference: &[Sample], samples: &[Sample]) -> bool {
+        let mut frame = vec![0xEE; 3];
+        let r_offset = frame.len() as u32;
+        encode(reference, &mut frame);
+        let r_end = frame.len();
+        let offset = frame.len() as u32;
+        let coded = super::reference(reference, r_offset)
+            .is_some_and(|r| encode_relative(samples, &r, offset, &mut frame));
+        if !coded {
+            encode(samples, &mut frame);
+        }
+        same(reference, &decode_in_frame(&frame, r_offset as usize, r_end).expect("reference decodes"));
+        same(samples, &decode_in_frame(&frame, offset as usize, frame.len()).expect("decodes"));
+        coded
+    }
+
+    #[test]
+    fn neighbouring_buckets_code_against_each_other() {
+        let t = |i: i64| i * 15_000 + 7;
+        let inf: Vec<Sample> = (0..720).map(|i| Sample::new(t(i), (i * 1000 + i * i % 97) as f64)).collect();
+        let le: Vec<Sample> = inf.iter().map(|s| Sample::new(s.t, s.v - (s.t % 3) as f64)).collect();
+        assert!(relative_roundtrip(&inf, &le));
+        let shifted: Vec<Sample> = le.iter().map(|s| Sample::new(s.t + 1, s.v)).collect();
+        assert!(!relative_roundtrip(&inf, &shifted), "other timestamps");
+        let halves: Vec<Sample> = le.iter().map(|s| Sample::new(s.t, s.v + 0.5)).collect();
+        assert!(!relative_roundtrip(&inf, &halves), "another scale");
+        let mut stale = le.clone();
+        stale[719].v = crate::sample::stale_nan();
+        assert!(!relative_roundtrip(&inf, &stale), "specials");
+        assert!(
+            decode(&{
+                let mut f = Vec::new();
+                encode(&inf, &mut f);
+                let r = super::reference(&inf, 0).expect("reference");
+                let at = f.len() as u32;
+                encode_relative(&le, &r, at, &mut f);
+                f.split_off(at as usize)
+            })
+            .is_err(),
+            "a relative chunk read alone is refused, not misread"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn relative_chunks_roundtrip(
+            base in proptest::collection::vec(-1_000_000i64..1_000_000, 1..300),
+            diff in proptest::collection::vec(any::<i32>(), 300),
+            scale in 0i32..4,
+        ) {
+            let p = 10f64.powi(scale);
+            let a: Vec<Sample> = base.iter().enumerate().map(|(i, &m)| Sample::new(i as i64, m as f64 / p)).collect();
+            let b: Vec<Sample> =
+                a.iter().zip(&diff).map(|(s, &d)| Sample::new(s.t, (s.v * p + f64::from(d)).round() / p)).collect();
+            relative_roundtrip(&a, &b);
+        }
+
+        #[test]
+        fn decoding_garbage_in_a_frame_never_panics(
+            frame in proptest::collection::vec(any::<u8>(), 0..300),
+            start in 0usize..320,
+            len in 0usize..320,
+            relative in any::<bool>(),
+        ) {
+            let mut frame = frame;
+            if relative && start < frame.len() {
+                frame[start] = ENC_RELATIVE;
+            }
+            let _ = decode_in_frame(&frame, start, start + len);
+        }
+
         #[test]
         fn any_bits_roundtrip(
             mut ts in proptest::collection::btree_set(any::<i64>(), 1..200),

@@ -12,6 +12,7 @@ mod bitpack;
 pub(crate) mod chunks;
 pub(crate) mod codec;
 mod meta;
+mod placer;
 mod tombstones;
 
 use std::path::{Path, PathBuf};
@@ -197,7 +198,7 @@ impl Block {
         let mut samples = Vec::new();
         for m in metas.iter().filter(|m| m.max_t >= mint && m.min_t <= maxt) {
             let bytes = self.chunks.chunk(m.loc).map_err(|e| self.damaged(e))?;
-            let decoded = codec::decode(bytes.bytes()).map_err(|e| self.damaged(e))?;
+            let decoded = bytes.decode().map_err(|e| self.damaged(e))?;
             samples.extend(decoded.into_iter().filter(|s| s.t >= mint && s.t <= maxt));
         }
         if let Some(ranges) = self.tombstones.read().get(&ordinal) {
@@ -307,8 +308,7 @@ fn write_files(
     let mut chunks = ChunksWriter::create(&tmp.join(CHUNKS_FILE))?;
     let mut index = IndexWriter::default();
     let mut stats = BlockStats::default();
-    let mut buf = Vec::new();
-    let mut seen = SeenChunks::default();
+    let mut placer = placer::ChunkPlacer::default();
     let (mut min_time, mut max_time) = (spec.min_time, spec.max_time);
     for s in series {
         let (labels, samples) = s?;
@@ -317,16 +317,7 @@ fn write_files(
         }
         let mut metas = Vec::new();
         for part in samples.chunks(codec::MAX_CHUNK_SAMPLES) {
-            buf.clear();
-            codec::encode(part, &mut buf);
-            let loc = match seen.get(&buf) {
-                Some(loc) => loc,
-                None => {
-                    let loc = chunks.add(&buf)?;
-                    seen.insert(&buf, loc);
-                    loc
-                }
-            };
+            let loc = placer.place(&mut chunks, part)?;
             let (Some(first), Some(last)) = (part.first(), part.last()) else { continue };
             min_time = min_time.min(first.t);
             max_time = max_time.max(last.t.saturating_add(1));
@@ -353,32 +344,6 @@ fn write_files(
     meta.write(tmp)?;
     crate::wal::segment::sync_dir(tmp)?;
     Ok(Some(meta))
-}
-
-/// Chunk bytes held for finding repeats: bounds the memory of writing a large block;
-/// past it, chunks are simply written again.
-const SEEN_CHUNKS_MAX_BYTES: usize = 64 << 20;
-
-/// The chunks a block writer has written, so that a chunk equal to an earlier one (same
-/// timestamps, same values) is stored once and shared: a classic histogram's `+Inf`
-/// bucket always equals its `_count`.
-#[derive(Default)]
-struct SeenChunks {
-    locs: std::collections::HashMap<Vec<u8>, chunks::ChunkLoc>,
-    bytes: usize,
-}
-
-impl SeenChunks {
-    fn get(&self, chunk: &[u8]) -> Option<chunks::ChunkLoc> {
-        self.locs.get(chunk).copied()
-    }
-
-    fn insert(&mut self, chunk: &[u8], loc: chunks::ChunkLoc) {
-        if self.bytes + chunk.len() <= SEEN_CHUNKS_MAX_BYTES {
-            self.bytes += chunk.len();
-            self.locs.insert(chunk.to_vec(), loc);
-        }
-    }
 }
 
 #[cfg(test)]
