@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use vigil_bench::workload::{WorkloadSpec, generate};
 use vigil_storage::block::{compress_frame, encode_chunk};
-use vigil_storage::{Appendable, Db, DbOptions, Labels, Sample};
+use vigil_storage::{Appendable, Db, DbOptions, Labels, MatchOp, Matcher, Querier, Sample, SelectHints};
 
 /// Raw bytes per compressed group, as a block frame gathers them.
 const FRAME: usize = 64 << 10;
@@ -106,6 +106,43 @@ fn main() -> anyhow::Result<()> {
         chunks as f64 / n,
         (index + chunks + size("meta.json")) as f64 / n
     );
+
+    if let Ok(ix) = std::fs::read(bdir.join("index")) {
+        let toc = &ix[ix.len() - 104..ix.len() - 4];
+        let names = ["symbols", "series", "series offsets", "postings", "postings table"];
+        for (i, name) in names.iter().enumerate() {
+            let len = u64::from_le_bytes(toc[i * 20 + 8..i * 20 + 16].try_into()?);
+            println!("  index {name}: {len} B ({:.4} B/sample)", len as f64 / n);
+        }
+    }
+
+    // Reading the block back: every series, and one histogram's buckets.
+    drop(db);
+    let snap = Db::open(&dir.path().join("snap"), DbOptions::default())?;
+    for (what, name, op) in [
+        ("all series", ".+", MatchOp::Regex),
+        ("buckets", "http_request_duration_seconds_bucket", MatchOp::Equal),
+        ("cpu seconds", "node_cpu_seconds_total", MatchOp::Equal),
+    ] {
+        let m = [Matcher::new(op, "__name__", name)?];
+        let hints = SelectHints { start: i64::MIN, end: i64::MAX, step: 0, range: 0, func: None };
+        let mut best = Duration::MAX;
+        let mut count = 0usize;
+        for _ in 0..3 {
+            let t = Instant::now();
+            count = 0;
+            for mut s in snap.select(&m, &hints)? {
+                while s.samples.next().is_some() {
+                    count += 1;
+                }
+            }
+            best = best.min(t.elapsed());
+        }
+        println!(
+            "read {what}: {count} samples in {best:?} ({:.1} ns/sample)",
+            best.as_nanos() as f64 / count as f64
+        );
+    }
 
     // Per kind: values and timestamps apart.
     let mut by_kind: BTreeMap<&str, KindChunks> = BTreeMap::new();
