@@ -143,7 +143,7 @@ impl Comparison<'_> {
         );
         run.peak_rss_after_queries = procfs::peak_rss_bytes(pid).ok();
 
-        let (persisted, note) = persist(kind, &server.base(), &data);
+        let (persisted, note) = persist(kind, &server.base(), &data, self.workload.samples as u64);
         run.persist_note = note;
         match persisted {
             Ok(bytes) => run.disk_persisted = bytes,
@@ -284,7 +284,7 @@ fn check_query(agent: &ureq::Agent, base: &str, at_s: i64) -> Result<f64, CheckE
 
 /// Makes the server persist what it holds and returns the persisted bytes (when the
 /// server has a separate persisted form) with a note on how.
-fn persist(kind: ServerKind, base: &str, data: &Path) -> (anyhow::Result<Option<u64>>, String) {
+fn persist(kind: ServerKind, base: &str, data: &Path, samples: u64) -> (anyhow::Result<Option<u64>>, String) {
     let agent = crate::http::agent();
     match kind {
         ServerKind::Prometheus | ServerKind::Vigil => {
@@ -310,16 +310,54 @@ fn persist(kind: ServerKind, base: &str, data: &Path) -> (anyhow::Result<Option<
         }
         ServerKind::VictoriaMetrics => {
             let note = "data dir size after `GET /internal/force_flush` (in-memory parts written \
-                        out as parts on disk)"
+                        out as parts on disk), once every sample is in a part on disk (`vm_rows`) and \
+                        the size has stopped changing: force_flush returns before the parts land"
                 .to_string();
             let r = crate::http::get(&agent, &format!("{base}/internal/force_flush"), &[])
                 .and_then(|r| {
                     anyhow::ensure!(r.status == 200, "force_flush: HTTP {}: {}", r.status, r.body);
                     Ok(())
                 })
-                .map(|()| Some(procfs::dir_usage_bytes(data)));
+                .and_then(|()| settled_vm_size(&agent, base, data, samples).map(Some));
             (r, note)
         }
+    }
+}
+
+/// Longest wait for VictoriaMetrics' parts to land on disk after a flush.
+const VM_SETTLE_LIMIT: Duration = Duration::from_secs(120);
+/// Pause between looks at VictoriaMetrics' data dir while it settles.
+const VM_SETTLE_POLL: Duration = Duration::from_secs(1);
+/// Equal sizes in a row that count as settled (merges may still be running between).
+const VM_SETTLE_STABLE: usize = 3;
+
+/// VictoriaMetrics' data dir size once all `samples` are in parts on disk (its
+/// `vm_rows` for small and big parts) and the size held still for a few looks.
+fn settled_vm_size(agent: &ureq::Agent, base: &str, data: &Path, samples: u64) -> anyhow::Result<u64> {
+    let deadline = std::time::Instant::now() + VM_SETTLE_LIMIT;
+    let (mut last, mut stable) = (u64::MAX, 0usize);
+    loop {
+        let size = procfs::dir_usage_bytes(data);
+        let on_disk = crate::http::get(agent, &format!("{base}/metrics"), &[]).map(|r| {
+            r.body
+                .lines()
+                .filter(|l| {
+                    l.starts_with("vm_rows{type=\"storage/small\"}")
+                        || l.starts_with("vm_rows{type=\"storage/big\"}")
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>() as u64
+        })?;
+        stable = if size == last && on_disk >= samples { stable + 1 } else { 0 };
+        last = size;
+        if stable >= VM_SETTLE_STABLE {
+            return Ok(size);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "data dir not settled after {VM_SETTLE_LIMIT:?} ({on_disk} of {samples} samples in parts on disk)"
+        );
+        std::thread::sleep(VM_SETTLE_POLL);
     }
 }
 

@@ -14,8 +14,11 @@ use crate::error::StorageError;
 
 /// Magic at the start of a chunks file.
 pub(crate) const CHUNKS_MAGIC: [u8; 4] = *b"VGCH";
-/// Version of the chunks file layout.
-pub(crate) const CHUNKS_VERSION: u8 = 1;
+/// Version of the chunks file layout: 2 holds bit-packed chunks, 1 (still read) the
+/// byte-oriented encodings before them; the frames are the same.
+pub(crate) const CHUNKS_VERSION: u8 = 2;
+/// Oldest chunks file version still read.
+const OLDEST_CHUNKS_VERSION: u8 = 1;
 /// Bytes before the first frame: magic, version and three reserved zero bytes.
 const FILE_HEADER_LEN: usize = 8;
 /// Bytes of a frame header: compressed length, raw length and the CRC32 of
@@ -72,6 +75,17 @@ impl ChunksWriter {
         Ok(())
     }
 
+    /// Offset in its frame the next chunk added will have.
+    pub(crate) fn next_offset(&self) -> u32 {
+        self.raw.len() as u32
+    }
+
+    /// Whether the chunk at `loc` is in the frame still being gathered, the one the next
+    /// chunk added joins.
+    pub(crate) fn in_open_frame(&self, loc: ChunkLoc) -> bool {
+        loc.frame == self.pos && !self.raw.is_empty()
+    }
+
     /// Adds one encoded chunk and returns where it will be.
     pub(crate) fn add(&mut self, chunk: &[u8]) -> Result<ChunkLoc, StorageError> {
         let loc = ChunkLoc { frame: self.pos, offset: self.raw.len() as u32, len: chunk.len() as u32 };
@@ -121,7 +135,11 @@ impl ChunksReader {
     /// Maps the file at `path` and checks its header.
     pub(crate) fn open(path: &Path) -> Result<Self, StorageError> {
         let map = map_file(path)?;
-        if map.len() < FILE_HEADER_LEN || map[..4] != CHUNKS_MAGIC || map[4] != CHUNKS_VERSION {
+        if map.len() < FILE_HEADER_LEN
+            || map[..4] != CHUNKS_MAGIC
+            || !(OLDEST_CHUNKS_VERSION..=CHUNKS_VERSION).contains(&map[4])
+            || map[5..FILE_HEADER_LEN] != [0, 0, 0]
+        {
             return Err(StorageError::Corrupt(format!("{}: bad chunks file header", path.display())));
         }
         Ok(ChunksReader { map, cache: Mutex::new(None) })
@@ -197,9 +215,9 @@ pub(crate) struct ChunkBytes {
 }
 
 impl ChunkBytes {
-    /// The encoded chunk.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.raw[self.start..self.end]
+    /// The chunk's samples (following a relative chunk to its reference in the frame).
+    pub(crate) fn decode(&self) -> Result<Vec<crate::sample::Sample>, StorageError> {
+        super::codec::decode_in_frame(&self.raw, self.start, self.end)
     }
 }
 

@@ -11,8 +11,12 @@ use crate::error::StorageError;
 /// Name of the metadata file in a block directory.
 pub(crate) const META_FILE: &str = "meta.json";
 
-/// Version of the block layout written in `meta.json`.
-pub(crate) const BLOCK_VERSION: u32 = 1;
+/// Version of the block layout written in `meta.json`: 2 since chunks are bit-packed
+/// (chunks file version 2).
+pub(crate) const BLOCK_VERSION: u32 = 2;
+/// Oldest block layout still read: version 1 differs only in its chunk encodings, which
+/// the decoder still knows.
+const OLDEST_READABLE_VERSION: u32 = 1;
 
 /// Crockford's base32 alphabet, as ULIDs use: ids sort as strings in time order.
 const BASE32: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -34,7 +38,7 @@ pub struct BlockMeta {
     pub stats: BlockStats,
     /// How the block came to be.
     pub compaction: BlockCompaction,
-    /// Layout version (1).
+    /// Layout version (2; version 1 blocks are still read).
     pub version: u32,
 }
 
@@ -73,7 +77,9 @@ impl BlockMeta {
             std::fs::read(&path).map_err(|e| StorageError::io(format!("reading {}", path.display()), e))?;
         let meta: BlockMeta = serde_json::from_slice(&bytes)
             .map_err(|e| StorageError::Corrupt(format!("{}: {e}", path.display())))?;
-        if meta.version != BLOCK_VERSION || meta.min_time >= meta.max_time {
+        if !(OLDEST_READABLE_VERSION..=BLOCK_VERSION).contains(&meta.version)
+            || meta.min_time >= meta.max_time
+        {
             return Err(StorageError::Corrupt(format!(
                 "{}: unsupported version or empty range",
                 path.display()

@@ -8,9 +8,11 @@
 //! ([`encode_chunk`]) and zstd-compressed in frames; a `tombstones` file records
 //! deletions. Layouts are in `FORMAT.md` beside this file.
 
+mod bitpack;
 pub(crate) mod chunks;
 pub(crate) mod codec;
 mod meta;
+mod placer;
 mod tombstones;
 
 use std::path::{Path, PathBuf};
@@ -196,7 +198,7 @@ impl Block {
         let mut samples = Vec::new();
         for m in metas.iter().filter(|m| m.max_t >= mint && m.min_t <= maxt) {
             let bytes = self.chunks.chunk(m.loc).map_err(|e| self.damaged(e))?;
-            let decoded = codec::decode(bytes.bytes()).map_err(|e| self.damaged(e))?;
+            let decoded = bytes.decode().map_err(|e| self.damaged(e))?;
             samples.extend(decoded.into_iter().filter(|s| s.t >= mint && s.t <= maxt));
         }
         if let Some(ranges) = self.tombstones.read().get(&ordinal) {
@@ -269,7 +271,7 @@ fn write_files(
     let mut chunks = ChunksWriter::create(&tmp.join(CHUNKS_FILE))?;
     let mut index = IndexWriter::default();
     let mut stats = BlockStats::default();
-    let mut buf = Vec::new();
+    let mut placer = placer::ChunkPlacer::default();
     let (mut min_time, mut max_time) = (spec.min_time, spec.max_time);
     for s in series {
         let (labels, samples) = s?;
@@ -278,9 +280,7 @@ fn write_files(
         }
         let mut metas = Vec::new();
         for part in samples.chunks(codec::MAX_CHUNK_SAMPLES) {
-            buf.clear();
-            codec::encode(part, &mut buf);
-            let loc = chunks.add(&buf)?;
+            let loc = placer.place(&mut chunks, part)?;
             let (Some(first), Some(last)) = (part.first(), part.last()) else { continue };
             min_time = min_time.min(first.t);
             max_time = max_time.max(last.t.saturating_add(1));

@@ -182,3 +182,53 @@ fn at_rest_encoding_beats_head_chunks_on_realistic_shapes() {
         }
     }
 }
+
+#[test]
+fn version_1_blocks_are_still_read_and_unknown_versions_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = series(3, 50);
+    let meta = write(dir.path(), &data);
+    let block_dir = dir.path().join(&meta.ulid);
+    let (chunks, meta_file) = (block_dir.join(CHUNKS_FILE), block_dir.join(META_FILE));
+    let (good_chunks, good_meta) =
+        (std::fs::read(&chunks).expect("read"), std::fs::read_to_string(&meta_file).expect("read"));
+    assert_eq!(good_chunks[4], 2, "chunks file version");
+    assert!(good_meta.contains("\"version\": 2"), "{good_meta}");
+    let with = |chunks_version: u8, meta_version: u32| {
+        let mut c = good_chunks.clone();
+        c[4] = chunks_version;
+        std::fs::write(&chunks, c).expect("write");
+        std::fs::write(
+            &meta_file,
+            good_meta.replace("\"version\": 2", &format!("\"version\": {meta_version}")),
+        )
+        .expect("write");
+        Block::open(&block_dir)
+    };
+    let old = with(1, 1).expect("a version 1 block opens");
+    let all = Matcher::new(MatchOp::NotEqual, "__name__", "").expect("matcher");
+    assert_eq!(old.select(&[all], i64::MIN, i64::MAX).expect("select"), data);
+    assert!(with(3, 2).is_err(), "an unknown chunks file version is refused");
+    assert!(with(2, 3).is_err(), "an unknown block version is refused");
+}
+
+#[test]
+fn equal_chunks_are_stored_once_and_read_back_for_each_series() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let samples: Vec<Sample> = (0..400).map(|i| Sample::new(i * 15_000, (i * i % 977) as f64)).collect();
+    let labels = |name: &str| Labels::from_pairs([("__name__", name)]);
+    let twins = vec![(labels("a_count"), samples.clone()), (labels("b_bucket"), samples.clone())];
+    let mut other = samples.clone();
+    other[7].v += 1.0;
+    let apart = vec![(labels("a_count"), samples), (labels("b_bucket"), other)];
+    let chunks_of = |data: &Vec<(Labels, Vec<Sample>)>| {
+        let meta = write(dir.path(), data);
+        let block = Block::open(&dir.path().join(&meta.ulid)).expect("open");
+        let all = Matcher::new(MatchOp::NotEqual, "__name__", "").expect("matcher");
+        assert_eq!(&block.select(&[all], i64::MIN, i64::MAX).expect("select"), data);
+        let loc = |ordinal| block.index.series(ordinal).expect("series").1[0].loc;
+        loc(0) == loc(1)
+    };
+    assert!(chunks_of(&twins), "equal chunks share one location");
+    assert!(!chunks_of(&apart), "different chunks do not");
+}
