@@ -433,3 +433,19 @@ pub fn self_scrape_config(prom_addr: &str, vigil_url: &str, extra: &str) -> Stri
          remote_write:\n  - url: {vigil_url}/api/v1/write\n{extra}    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n"
     )
 }
+
+/// The points of a matrix result (`data` of a range-selector query) per series, keyed
+/// by the value of `label`, as (seconds, value).
+pub fn points_by_label(data: &Json, label: &str) -> std::collections::BTreeMap<String, Vec<(f64, f64)>> {
+    let mut out = std::collections::BTreeMap::new();
+    for s in data["result"].as_array().expect("matrix result") {
+        let points = s["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .map(|p| (p[0].as_f64().expect("ts"), p[1].as_str().expect("v").parse::<f64>().expect("float")))
+            .collect();
+        out.insert(s["metric"][label].as_str().expect("the label").to_string(), points);
+    }
+    out
+}

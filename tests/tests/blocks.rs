@@ -35,18 +35,7 @@ fn start(data: &Path, config: &Path) -> Vigil {
 fn all_samples(api: &Api) -> BTreeMap<String, Vec<(f64, f64)>> {
     let at = (T0 + SAMPLES as i64 * STEP_MS) as f64 / 1000.0;
     let window = format!("blocks_test[{}s]", SAMPLES as i64 * STEP_MS / 1000 + 1);
-    let data = api.query(&window, at);
-    let mut got = BTreeMap::new();
-    for s in data["result"].as_array().expect("matrix result") {
-        let points = s["values"]
-            .as_array()
-            .expect("values")
-            .iter()
-            .map(|p| (p[0].as_f64().expect("ts"), p[1].as_str().expect("v").parse::<f64>().expect("float")))
-            .collect();
-        got.insert(s["metric"]["series"].as_str().expect("series label").to_string(), points);
-    }
-    got
+    vigil_tests::points_by_label(&api.query(&window, at), "series")
 }
 
 fn want(series: usize) -> Vec<(f64, f64)> {

@@ -74,21 +74,10 @@ fn write_round(api: &Api, from: usize, to: usize) {
 fn stored(api: &Api, written: usize) -> BTreeMap<String, Vec<(i64, f64)>> {
     let at = time_ms(written) as f64 / 1000.0;
     let window = format!("crash_test[{}s]", written as i64 * STEP_MS / 1000 + 1);
-    let data = api.query(&window, at);
-    let mut got = BTreeMap::new();
-    for s in data["result"].as_array().expect("matrix result") {
-        let points = s["values"]
-            .as_array()
-            .expect("values")
-            .iter()
-            .map(|p| {
-                let t = (p[0].as_f64().expect("ts") * 1000.0).round() as i64;
-                (t, p[1].as_str().expect("v").parse::<f64>().expect("float"))
-            })
-            .collect();
-        got.insert(s["metric"]["series"].as_str().expect("series label").to_string(), points);
-    }
-    got
+    let by_series = vigil_tests::points_by_label(&api.query(&window, at), "series");
+    let in_ms =
+        |points: Vec<(f64, f64)>| points.into_iter().map(|(t, v)| ((t * 1000.0).round() as i64, v)).collect();
+    by_series.into_iter().map(|(name, points)| (name, in_ms(points))).collect()
 }
 
 fn expected(written: usize) -> BTreeMap<String, Vec<(i64, f64)>> {

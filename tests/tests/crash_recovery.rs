@@ -1,7 +1,6 @@
 //! Every acknowledged sample survives `kill -9` and a restart, also after a graceful
 //! stop wrote a head snapshot and more writes followed it.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
@@ -45,16 +44,7 @@ fn assert_all_there(vigil: &Vigil, requests: usize) {
     let at = (T0 + total as i64 * STEP_MS) as f64 / 1000.0;
     let window = format!("crash_test[{}s]", total as i64 * STEP_MS / 1000 + 1);
     let data = vigil.api().query(&window, at);
-    let mut got: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for s in data["result"].as_array().expect("matrix result") {
-        let points = s["values"]
-            .as_array()
-            .expect("values")
-            .iter()
-            .map(|p| (p[0].as_f64().expect("ts"), p[1].as_str().expect("v").parse::<f64>().expect("float")))
-            .collect();
-        got.insert(s["metric"]["series"].as_str().expect("series label").to_string(), points);
-    }
+    let got = vigil_tests::points_by_label(&data, "series");
     assert_eq!(got.len(), SERIES, "series after restart: {:?}", got.keys());
     for s in 0..SERIES {
         let want: Vec<(f64, f64)> =
