@@ -9,9 +9,8 @@ use vigil_server::{Cli, Config, ServeOptions, import_cmd, promqltest_cmd, run, s
 
 /// Ingest allocates and frees many small label strings per request; with glibc's
 /// allocator that was about 40% of ingest CPU at 100k series (`perf`). With mimalloc
-/// ingest took 2.3x less CPU there, for ~15% more peak RSS (`MIMALLOC_PURGE_DELAY=0
-/// MIMALLOC_ARENA_EAGER_COMMIT=0` in the environment trade some of that CPU back for
-/// memory below glibc's).
+/// ingest took about half the CPU there; built without transparent huge pages
+/// (`no_thp`), its peak RSS was within 3% of glibc's (with them, 20% above).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
