@@ -282,13 +282,20 @@ impl Db {
     /// Head statistics and the top `limit` metric names, label names and label pairs by
     /// cardinality, for `/api/v1/status/tsdb`.
     pub fn tsdb_stats(&self, limit: usize) -> crate::stats::TsdbStats {
+        let mut out = self.head_stats();
+        self.head.stats(limit, &mut out);
+        out
+    }
+
+    /// The head's counts and time range only: [`Db::tsdb_stats`] without the
+    /// cardinality lists, cheap enough for every `/metrics` scrape.
+    pub fn head_stats(&self) -> crate::stats::TsdbStats {
         let mut out = crate::stats::TsdbStats {
             num_series: self.head.num_series(),
             num_samples: self.head.num_samples(),
             num_chunks: self.head.num_chunks(),
             ..Default::default()
         };
-        self.head.stats(limit, &mut out);
         let (lo, hi) = (self.head_min.load(Ordering::Relaxed), self.head_max.load(Ordering::Relaxed));
         if lo <= hi {
             out.min_time = Some(lo.max(self.head_floor.load(Ordering::Relaxed)));

@@ -42,7 +42,7 @@ fn render_storage(db: &Db) -> String {
         g.set(i64::try_from(value).unwrap_or(i64::MAX));
         registry.register(name, help, g);
     };
-    let stats = db.tsdb_stats(0);
+    let stats = db.head_stats();
     gauge(
         &mut registry,
         "prometheus_tsdb_head_series",
