@@ -48,6 +48,16 @@ fn block_dirs(data: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// A temp dir with a data dir path and the config file written; the dir lives as long
+/// as the returned guard.
+fn work_dir() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("vigil.yml");
+    std::fs::write(&config, CONFIG).expect("write config");
+    (dir, data, config)
+}
+
 /// Writes every sample (each request acknowledged) and waits until a block is cut.
 fn write_all_and_wait_for_a_block(vigil: &Vigil) {
     let api = vigil.api();
@@ -73,10 +83,7 @@ fn write_all_and_wait_for_a_block(vigil: &Vigil) {
 
 #[test]
 fn blocks_survive_kill_9_and_serve_deletes_and_snapshots() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    let config = dir.path().join("vigil.yml");
-    std::fs::write(&config, CONFIG).expect("write config");
+    let (_dir, data, config) = work_dir();
 
     let vigil = start(&data, &config);
     write_all_and_wait_for_a_block(&vigil);
@@ -140,10 +147,7 @@ fn oldest_block(data: &Path) -> (std::path::PathBuf, i64, i64) {
 
 #[test]
 fn a_corrupt_byte_in_a_block_is_reported_moved_aside_and_never_served() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    let config = dir.path().join("vigil.yml");
-    std::fs::write(&config, CONFIG).expect("write config");
+    let (_dir, data, config) = work_dir();
     let vigil = start(&data, &config);
     write_all_and_wait_for_a_block(&vigil);
     assert!(vigil.terminate(), "graceful stop");

@@ -14,7 +14,8 @@ use crate::memory::MemStorage;
 /// Block range of these tests: one second, so a few thousand ms of samples make blocks.
 const RANGE: i64 = 1000;
 
-fn opts() -> DbOptions {
+/// Options of the tests that cut blocks: small ranges and segments, no retention.
+pub(super) fn opts() -> DbOptions {
     DbOptions { block_range: RANGE, retention_raw: 0, segment_size: 4096, ..Default::default() }
 }
 

@@ -45,13 +45,6 @@ fn load(db: &Db, n: usize, start: i64, steps: i64, per_commit: usize) {
     }
 }
 
-/// Block range of the tests that cut blocks: one second.
-const RANGE: i64 = 1000;
-
-fn small_opts() -> DbOptions {
-    DbOptions { block_range: RANGE, retention_raw: 0, segment_size: 4096, ..Default::default() }
-}
-
 /// Appends `t` for series 0..n (value from both) to `db` and `model`.
 fn append_all(db: &Db, model: &MemStorage, n: usize, ts: impl IntoIterator<Item = i64>) {
     for t in ts {
@@ -206,11 +199,11 @@ fn deletions_after_the_snapshot_stay_deleted() {
 fn a_snapshot_whose_wal_was_checkpointed_since_is_stale_and_ignored() {
     let dir = tempfile::tempdir().expect("tempdir");
     let model = MemStorage::new();
-    let db = Db::open(dir.path(), small_opts()).expect("open");
+    let db = Db::open(dir.path(), super::block_tests::opts()).expect("open");
     append_all(&db, &model, 4, (0..20).map(|i| i * 100));
     db.close().expect("close");
     let old = std::fs::read(dir.path().join(SNAPSHOT)).expect("read snapshot");
-    let db = Db::open(dir.path(), small_opts()).expect("reopen");
+    let db = Db::open(dir.path(), super::block_tests::opts()).expect("reopen");
     // Cuts blocks and checkpoints the WAL past the snapshot, then deletes: a stale
     // snapshot would bring back both the cut and the deleted samples.
     append_all(&db, &model, 4, (20..60).map(|i| i * 100));
@@ -222,7 +215,7 @@ fn a_snapshot_whose_wal_was_checkpointed_since_is_stale_and_ignored() {
     drop(db);
     // As if the crash came before the snapshot the cut asks for was written.
     std::fs::write(dir.path().join(SNAPSHOT), &old).expect("put the old snapshot back");
-    let db = Db::open(dir.path(), small_opts()).expect("reopen after crash");
+    let db = Db::open(dir.path(), super::block_tests::opts()).expect("reopen after crash");
     assert_eq!(dump(&db), dump(&model));
     assert!(!snapshot_exists(dir.path()), "the stale snapshot is removed");
 }
@@ -231,13 +224,13 @@ fn a_snapshot_whose_wal_was_checkpointed_since_is_stale_and_ignored() {
 fn a_cut_writes_a_fresh_snapshot_and_a_crash_after_it_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let model = MemStorage::new();
-    let db = Db::open(dir.path(), small_opts()).expect("open");
+    let db = Db::open(dir.path(), super::block_tests::opts()).expect("open");
     append_all(&db, &model, 4, (0..60).map(|i| i * 100));
     let report = db.maintain().expect("maintain");
     assert!(report.blocks_cut > 0 && report.head_snapshot, "{report:?}");
     append_all(&db, &model, 4, (60..70).map(|i| i * 100));
     drop(db);
-    let db = Db::open(dir.path(), small_opts()).expect("reopen after crash");
+    let db = Db::open(dir.path(), super::block_tests::opts()).expect("reopen after crash");
     assert_eq!(dump(&db), dump(&model));
 }
 
@@ -284,7 +277,7 @@ fn snapshots_written_while_commits_go_on_lose_and_repeat_nothing() {
 fn a_snapshot_taken_after_a_cut_drops_what_blocks_hold() {
     let dir = tempfile::tempdir().expect("tempdir");
     let model = MemStorage::new();
-    let db = Db::open(dir.path(), small_opts()).expect("open");
+    let db = Db::open(dir.path(), super::block_tests::opts()).expect("open");
     // 150 samples: a full chunk (120) that the cut leaves straddling its boundary.
     append_all(&db, &model, 3, (0..150).map(|i| i * 30));
     db.maintain().expect("maintain");
@@ -293,10 +286,10 @@ fn a_snapshot_taken_after_a_cut_drops_what_blocks_hold() {
     drop(db);
     // The head a WAL replay builds (the chunks the running head kept across the cut
     // are not replayed) is what the snapshot must give too.
-    let db = Db::open(dir.path(), small_opts()).expect("reopen after crash");
+    let db = Db::open(dir.path(), super::block_tests::opts()).expect("reopen after crash");
     let replayed = db.num_samples();
     db.close().expect("close");
-    let db = Db::open(dir.path(), small_opts()).expect("reopen");
+    let db = Db::open(dir.path(), super::block_tests::opts()).expect("reopen");
     assert_eq!(dump(&db), dump(&model));
     assert_eq!(db.num_samples(), replayed, "the head holds only what blocks do not");
     append_all(&db, &model, 3, (52..90).map(|i| i * 100));
