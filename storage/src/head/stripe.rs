@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use hashbrown::HashTable;
 use parking_lot::RwLock;
 
 use super::series::MemSeries;
@@ -41,26 +42,27 @@ impl Hasher for PassThroughHasher {
 /// A hash map keyed by an already well-mixed `u64`.
 pub(crate) type HashKeyed<V> = HashMap<u64, V, BuildHasherDefault<PassThroughHasher>>;
 
-/// Every series with one hash: almost always one, so it is kept inline (no allocation
-/// per series); a hash collision moves the bucket to a vector.
-enum Bucket {
-    One(Arc<MemSeries>),
-    Many(Vec<Arc<MemSeries>>),
+/// One stripe: the series themselves, found by their label hash. The table holds only
+/// the pointer (8 bytes a series, where a map from hash to a bucket of series took 40);
+/// it recomputes a series' hash from its labels when it grows, which is rare.
+type Stripe = RwLock<HashTable<Arc<MemSeries>>>;
+
+/// An odd constant (2^64 over the golden ratio) for [`table_hash`].
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The hash a stripe's table files a label hash under. The stripe was chosen by the
+/// label hash's top bits, which the table also uses for its tags; multiplying by an odd
+/// constant spreads every bit into the top ones and leaves the low ones as random.
+fn table_hash(label_hash: u64) -> u64 {
+    label_hash.wrapping_mul(MIX)
 }
 
-impl Bucket {
-    fn find(&self, labels: &Labels) -> Option<&Arc<MemSeries>> {
-        match self {
-            Bucket::One(s) => (s.labels == *labels).then_some(s),
-            Bucket::Many(v) => v.iter().find(|s| s.labels == *labels),
-        }
-    }
+/// The table hash of a series, recomputed from its labels when a table grows.
+fn hash_of(s: &Arc<MemSeries>) -> u64 {
+    table_hash(s.labels.stable_hash())
 }
 
-/// One stripe: hash → every series with that hash (more than one only on a collision).
-type Stripe = RwLock<HashKeyed<Bucket>>;
-
-/// Series by `Labels::stable_hash`; a hash shared by several label sets keeps them all.
+/// Series by `Labels::stable_hash`; label sets sharing a hash are all kept.
 pub(crate) struct StripedSeries {
     stripes: Box<[Stripe]>,
 }
@@ -68,41 +70,24 @@ pub(crate) struct StripedSeries {
 impl StripedSeries {
     /// An empty map.
     pub(crate) fn new() -> Self {
-        StripedSeries { stripes: (0..STRIPES).map(|_| RwLock::new(HashKeyed::default())).collect() }
+        StripedSeries { stripes: (0..STRIPES).map(|_| RwLock::new(HashTable::new())).collect() }
     }
 
     fn stripe(&self, hash: u64) -> &Stripe {
-        // The low bits pick the bucket inside a stripe's map; use the high bits here.
+        // The table's own hash is mixed (`table_hash`), so the top bits are free here.
         &self.stripes[(hash >> 58) as usize % STRIPES]
     }
 
     /// The series with exactly these labels.
     pub(crate) fn get(&self, hash: u64, labels: &Labels) -> Option<Arc<MemSeries>> {
-        self.stripe(hash).read().get(&hash)?.find(labels).cloned()
+        self.stripe(hash).read().find(table_hash(hash), |s| s.labels == *labels).cloned()
     }
 
     /// Removes `series` (the very one, not another with equal labels).
     pub(crate) fn remove(&self, hash: u64, series: &Arc<MemSeries>) {
         let mut stripe = self.stripe(hash).write();
-        match stripe.remove(&hash) {
-            Some(Bucket::One(s)) if !Arc::ptr_eq(&s, series) => {
-                stripe.insert(hash, Bucket::One(s));
-            }
-            Some(Bucket::Many(mut v)) => {
-                v.retain(|s| !Arc::ptr_eq(s, series));
-                match v.len() {
-                    0 => {}
-                    1 => {
-                        if let Some(s) = v.pop() {
-                            stripe.insert(hash, Bucket::One(s));
-                        }
-                    }
-                    _ => {
-                        stripe.insert(hash, Bucket::Many(v));
-                    }
-                }
-            }
-            _ => {}
+        if let Ok(entry) = stripe.find_entry(table_hash(hash), |s| Arc::ptr_eq(s, series)) {
+            entry.remove();
         }
     }
 
@@ -118,18 +103,11 @@ impl StripedSeries {
             return Ok((s, false));
         }
         let mut stripe = self.stripe(hash).write();
-        if let Some(s) = stripe.get(&hash).and_then(|b| b.find(labels)) {
+        if let Some(s) = stripe.find(table_hash(hash), |s| s.labels == *labels) {
             return Ok((s.clone(), false));
         }
         let s = create()?;
-        match stripe.remove(&hash) {
-            None => stripe.insert(hash, Bucket::One(s.clone())),
-            Some(Bucket::One(other)) => stripe.insert(hash, Bucket::Many(vec![other, s.clone()])),
-            Some(Bucket::Many(mut v)) => {
-                v.push(s.clone());
-                stripe.insert(hash, Bucket::Many(v))
-            }
-        };
+        stripe.insert_unique(table_hash(hash), s.clone(), hash_of);
         Ok((s, true))
     }
 }
