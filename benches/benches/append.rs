@@ -44,7 +44,7 @@ fn bench_append(c: &mut Criterion) {
             for batch in series.chunks(BATCH) {
                 let mut app = db.appender();
                 for l in batch {
-                    let fresh = Labels::from_sorted_unchecked(l.as_slice().to_vec());
+                    let fresh = Labels::from_sorted_unchecked(l.to_vec());
                     app.append(&fresh, round * INTERVAL_MS, round as f64);
                 }
                 black_box(app.commit().expect("commit"));

@@ -67,7 +67,7 @@ fn main() {
                 if k == 0 {
                     // The head keeps the label set it first sees: give it its own copy, as
                     // a decoder would, so its memory is counted here.
-                    app.append(&Labels::from_sorted_unchecked(l.as_slice().to_vec()), t, j as f64);
+                    app.append(&Labels::from_sorted_unchecked(l.to_vec()), t, j as f64);
                 } else {
                     app.append(l, t, (k * 10 + j as i64) as f64);
                 }

@@ -112,7 +112,7 @@ impl ExemplarStore {
                 (s.clone(), exs)
             })
             .collect();
-        out.sort_by(|a, b| a.0.as_slice().cmp(b.0.as_slice()));
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 

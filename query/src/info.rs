@@ -185,16 +185,16 @@ pub(crate) fn info(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result<Va
             chosen.sort_unstable();
             for i in chosen {
                 for l in infos[i].0.iter() {
-                    if l.name == METRIC_NAME || IDENTIFYING_LABELS.contains(&l.name.as_str()) {
+                    if l.name == METRIC_NAME || IDENTIFYING_LABELS.contains(&l.name) {
                         continue;
                     }
-                    if data_names.as_ref().is_some_and(|n| !n.contains(&l.name.as_str())) {
+                    if data_names.as_ref().is_some_and(|n| !n.contains(&l.name)) {
                         continue;
                     }
-                    if s.labels.get(&l.name).is_some() {
+                    if s.labels.get(l.name).is_some() {
                         continue;
                     }
-                    if let Some(prev) = added.get(&l.name) {
+                    if let Some(prev) = added.get(l.name) {
                         if *prev != l.value {
                             return Err(QueryError::Execution(format!(
                                 "conflicting label: {} has values {prev:?} and {:?} in different info metrics",
@@ -203,8 +203,8 @@ pub(crate) fn info(ev: &mut Evaluator<'_>, args: &[Expr], g: &Grid) -> Result<Va
                         }
                         continue;
                     }
-                    added.insert(l.name.clone(), l.value.clone());
-                    b.set(l.name.clone(), l.value.clone());
+                    added.insert(l.name.to_string(), l.value.to_string());
+                    b.set(l.name, l.value);
                 }
             }
             put(b.build(), s.drop_name, step, v, &mut out);

@@ -124,7 +124,7 @@ impl AlertingRule {
         let mut fresh: BTreeMap<Labels, Alert> = BTreeMap::new();
         for (metric, value) in result {
             let data = TemplateData {
-                labels: metric.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
+                labels: metric.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect(),
                 external_labels: ctx.external_labels.clone(),
                 external_url: ctx.external_url.to_string(),
                 value,

@@ -413,7 +413,7 @@ impl TemplateQuerier for EngineQuerier<'_> {
         let rows = query(self.env, q, time_ms)?;
         Ok(rows
             .into_iter()
-            .map(|(l, v)| (l.iter().map(|l| (l.name.clone(), l.value.clone())).collect(), v))
+            .map(|(l, v)| (l.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect(), v))
             .collect())
     }
 }

@@ -178,7 +178,7 @@ impl PostableAlert {
     pub fn from_alert(a: &Alert, expr: &str, external_url: &str) -> PostableAlert {
         let ends = a.resolved_at.unwrap_or(a.valid_until);
         PostableAlert {
-            labels: a.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
+            labels: a.labels.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect(),
             annotations: a.annotations.clone(),
             starts_at: rfc3339(a.fired_at.unwrap_or(a.active_at)),
             ends_at: rfc3339(ends),

@@ -82,7 +82,7 @@ pub mod wal;
 
 pub use db::{Db, DbAppender, DbOptions};
 pub use error::{AppendError, StorageError};
-pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use labels::{Label, LabelRef, Labels, LabelsBuilder, LabelsIter, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher};
 pub use metadata::{MetricMetadata, MetricType};
 pub use sample::{STALE_NAN_BITS, Sample, is_stale_nan, stale_nan};

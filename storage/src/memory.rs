@@ -101,7 +101,7 @@ impl Querier for MemStorage {
         let mut names = BTreeSet::new();
         for (labels, samples) in self.matching(matchers) {
             if has_data_in(&samples, mint, maxt) {
-                names.extend(labels.iter().map(|l| l.name.clone()));
+                names.extend(labels.iter().map(|l| l.name.to_string()));
             }
         }
         Ok(names.into_iter().collect())

@@ -252,7 +252,7 @@ fn firing(groups: &[Group], alertname: &str) -> Vec<(BTreeMap<String, String>, B
                     .labels
                     .iter()
                     .filter(|l| l.name != "alertname")
-                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .map(|l| (l.name.to_string(), l.value.to_string()))
                     .collect();
                 out.push((labels, alert.annotations.clone()));
             }

@@ -119,5 +119,5 @@ fn push_model_time(out: &mut String, t_ms: i64) {
 
 /// Appends labels as a JSON object.
 fn push_labels(out: &mut String, labels: &vigil_storage::Labels) {
-    json::push_str_object(out, labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+    json::push_str_object(out, labels.iter().map(|l| (l.name, l.value)));
 }

@@ -76,7 +76,7 @@ pub fn find_series(store: &dyn Storage, q: &Lookup) -> Result<ApiSuccess, ApiErr
         if i > 0 {
             data.push(',');
         }
-        json::push_str_object(&mut data, labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        json::push_str_object(&mut data, labels.iter().map(|l| (l.name, l.value)));
     }
     data.push(']');
     Ok(ApiSuccess { data, warnings, infos: vec![] })

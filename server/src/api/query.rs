@@ -183,7 +183,7 @@ fn push_stats(out: &mut String, s: &QueryStats) {
 }
 
 fn push_metric(out: &mut String, labels: &Labels) {
-    json::push_str_object(out, labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+    json::push_str_object(out, labels.iter().map(|l| (l.name, l.value)));
 }
 
 /// Appends a query value in Prometheus's JSON shape.

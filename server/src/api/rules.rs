@@ -47,7 +47,7 @@ fn go_number(v: f64) -> Json {
 
 fn alert_json(a: &Alert) -> Json {
     let mut m = Map::new();
-    m.insert("labels".into(), string_map(a.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))));
+    m.insert("labels".into(), string_map(a.labels.iter().map(|l| (l.name, l.value))));
     m.insert("annotations".into(), string_map(a.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
     m.insert("state".into(), json!(a.state.as_str()));
     m.insert("activeAt".into(), json!(rfc3339(a.active_at)));

@@ -41,7 +41,12 @@ impl Index {
     pub(crate) fn insert(&mut self, s: Arc<MemSeries>) {
         let id = s.id;
         for l in &s.labels {
-            self.postings.entry(l.name.clone()).or_default().entry(l.value.clone()).or_default().insert(id);
+            self.postings
+                .entry(l.name.to_string())
+                .or_default()
+                .entry(l.value.to_string())
+                .or_default()
+                .insert(id);
         }
         self.all.insert(id);
         let slot = id as usize;
@@ -55,15 +60,15 @@ impl Index {
     pub(crate) fn remove(&mut self, id: u32) {
         let Some(s) = self.by_id.get_mut(id as usize).and_then(Option::take) else { return };
         for l in &s.labels {
-            if let Some(values) = self.postings.get_mut(&l.name) {
-                if let Some(ids) = values.get_mut(&l.value) {
+            if let Some(values) = self.postings.get_mut(l.name) {
+                if let Some(ids) = values.get_mut(l.value) {
                     ids.remove(id);
                     if ids.is_empty() {
-                        values.remove(&l.value);
+                        values.remove(l.value);
                     }
                 }
                 if values.is_empty() {
-                    self.postings.remove(&l.name);
+                    self.postings.remove(l.name);
                 }
             }
         }
@@ -158,7 +163,7 @@ impl Index {
         }
         let mut names = NameCollector::new(self.postings.len());
         for s in self.series(&ids) {
-            if !names.add(s.labels.iter().map(|l| l.name.as_str())) {
+            if !names.add(s.labels.iter().map(|l| l.name)) {
                 break;
             }
         }

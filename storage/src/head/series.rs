@@ -582,3 +582,16 @@ impl MemSeries {
         d.full.len() + usize::from(d.open.num_samples() > 0)
     }
 }
+#[cfg(test)]
+mod size_tests {
+    /// A million series are a million of these: growing one should be a decision.
+    #[test]
+    fn a_series_stays_within_its_budget() {
+        assert!(
+            std::mem::size_of::<super::MemSeries>() <= 200,
+            "{}",
+            std::mem::size_of::<super::MemSeries>()
+        );
+        assert_eq!(std::mem::size_of::<crate::labels::Labels>(), 16);
+    }
+}

@@ -70,7 +70,7 @@ proptest! {
         prop_assert_eq!(got, want, "{:?}", matchers);
         // Label lookups against the matching series' labels.
         let names: std::collections::BTreeSet<String> =
-            matching.iter().flat_map(|(_, l)| l.iter().map(|x| x.name.clone())).collect();
+            matching.iter().flat_map(|(_, l)| l.iter().map(|x| x.name.to_string())).collect();
         prop_assert_eq!(r.label_names_for(&matchers).expect("names"), names.into_iter().collect::<Vec<_>>());
         for lookup in ["a", "c", "missing"] {
             let values: std::collections::BTreeSet<String> =

@@ -35,11 +35,8 @@ impl IndexWriter {
 
     /// Writes the file at `path` and fsyncs it; returns its size.
     pub(crate) fn write(self, path: &Path) -> Result<u64, StorageError> {
-        let symbols: BTreeSet<&str> = self
-            .series
-            .iter()
-            .flat_map(|(l, _)| l.iter().flat_map(|x| [x.name.as_str(), x.value.as_str()]))
-            .collect();
+        let symbols: BTreeSet<&str> =
+            self.series.iter().flat_map(|(l, _)| l.iter().flat_map(|x| [x.name, x.value])).collect();
         let sym_ref: BTreeMap<&str, u64> = symbols.iter().enumerate().map(|(i, s)| (*s, i as u64)).collect();
 
         let mut sections: Vec<Vec<u8>> = Vec::with_capacity(super::SECTIONS);
@@ -58,9 +55,9 @@ impl IndexWriter {
             offsets.extend_from_slice(&(series.len() as u64).to_le_bytes());
             put_uvarint(&mut series, labels.len() as u64);
             for l in labels {
-                put_uvarint(&mut series, sym_ref[l.name.as_str()]);
-                put_uvarint(&mut series, sym_ref[l.value.as_str()]);
-                postings.entry((l.name.as_str(), l.value.as_str())).or_default().insert(ordinal as u32);
+                put_uvarint(&mut series, sym_ref[l.name]);
+                put_uvarint(&mut series, sym_ref[l.value]);
+                postings.entry((l.name, l.value)).or_default().insert(ordinal as u32);
             }
             put_uvarint(&mut series, chunks.len() as u64);
             let mut prev_max = 0i64;

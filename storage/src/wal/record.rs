@@ -146,8 +146,8 @@ pub fn encode_series<'a>(buf: &mut Vec<u8>, series: impl IntoIterator<Item = (u3
         put_uvarint(buf, u64::from(id));
         put_uvarint(buf, labels.len() as u64);
         for l in labels {
-            put_str(buf, &l.name);
-            put_str(buf, &l.value);
+            put_str(buf, l.name);
+            put_str(buf, l.value);
         }
         n += 1;
     }
