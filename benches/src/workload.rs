@@ -590,7 +590,7 @@ mod tests {
                 series.entry(ts.labels).or_default().push((s.timestamp, s.value));
             }
         }
-        let name = |l: &[Label]| String::from_utf8(l[0].value.clone()).unwrap();
+        let name = |l: &[Label]| String::from_utf8(l[0].value.to_vec()).unwrap();
         for (labels, mut points) in series.clone() {
             points.sort_by_key(|p| p.0);
             let n = name(&labels);
@@ -601,7 +601,10 @@ mod tests {
         }
         // At any scrape, bucket counts grow with `le` and `+Inf` equals `_count`.
         let key = |l: &[Label], drop: &str| -> Vec<Label> {
-            l.iter().filter(|x| x.name != b"__name__" && x.name != drop.as_bytes()).cloned().collect()
+            l.iter()
+                .filter(|x| x.name[..] != b"__name__"[..] && x.name[..] != *drop.as_bytes())
+                .cloned()
+                .collect()
         };
         type AtScrape = (Vec<Label>, i64);
         let mut buckets: std::collections::HashMap<AtScrape, Vec<(f64, f64)>> = Default::default();
@@ -610,8 +613,8 @@ mod tests {
             let n = name(labels);
             for &(t, v) in points {
                 if n == "http_request_duration_seconds_bucket" {
-                    let le = labels.iter().find(|l| l.name == b"le").unwrap();
-                    let le: f64 = String::from_utf8(le.value.clone()).unwrap().parse().unwrap();
+                    let le = labels.iter().find(|l| l.name[..] == b"le"[..]).unwrap();
+                    let le: f64 = String::from_utf8(le.value.to_vec()).unwrap().parse().unwrap();
                     buckets.entry((key(labels, "le"), t)).or_default().push((le, v));
                 } else if n == "http_request_duration_seconds_count" {
                     counts.insert((key(labels, ""), t), v);

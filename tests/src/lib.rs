@@ -172,7 +172,10 @@ pub fn encode_write(series: &[TestSeries<'_>]) -> Vec<u8> {
             .map(|(labels, samples)| proto::TimeSeries {
                 labels: labels
                     .iter()
-                    .map(|(n, v)| proto::Label { name: n.as_bytes().to_vec(), value: v.as_bytes().to_vec() })
+                    .map(|(n, v)| proto::Label {
+                        name: n.as_bytes().to_vec().into(),
+                        value: v.as_bytes().to_vec().into(),
+                    })
                     .collect(),
                 samples: samples
                     .iter()

@@ -31,8 +31,9 @@ pub enum DecodeError {
 /// Decompresses (snappy block format) and decodes a remote-write 1.0 body, refusing
 /// bodies that declare more than `max_decompressed` bytes.
 pub fn decode_v1(body: &[u8], max_decompressed: usize) -> Result<WriteRequest, DecodeError> {
-    let raw = decompress(body, max_decompressed)?;
-    Ok(WriteRequest::decode(raw.as_slice())?)
+    // Decoding from `Bytes` makes the label fields slices of the buffer, not copies.
+    let raw = bytes::Bytes::from(decompress(body, max_decompressed)?);
+    Ok(WriteRequest::decode(raw)?)
 }
 
 /// Decompresses (snappy block format) and decodes a remote-write 2.0 body, refusing

@@ -138,35 +138,40 @@ fn describe<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> String
 }
 
 /// Validates one series' wire labels and returns them as sorted [`Labels`], with
-/// empty values dropped.
-pub fn validate_labels(wire: Vec<proto::Label>, limits: &Limits) -> Result<Labels, InvalidSeries> {
-    let utf8 = |b: &[u8]| std::str::from_utf8(b).is_ok();
-    if !wire.iter().all(|l| utf8(&l.name) && utf8(&l.value)) {
-        let labels = describe(wire.iter().map(|l| (l.name.as_slice(), l.value.as_slice())));
-        return Err(InvalidSeries::NotUtf8 { labels });
+/// empty values dropped. The labels are read where they lie in the request; only the
+/// finished label set is allocated.
+pub fn validate_labels(wire: &[proto::Label], limits: &Limits) -> Result<Labels, InvalidSeries> {
+    let pairs: Option<Vec<(&str, &str)>> = wire
+        .iter()
+        .map(|l| Some((std::str::from_utf8(&l.name).ok()?, std::str::from_utf8(&l.value).ok()?)))
+        .collect();
+    match pairs {
+        Some(pairs) => validate_refs(pairs, limits),
+        None => {
+            Err(InvalidSeries::NotUtf8 { labels: describe(wire.iter().map(|l| (&l.name[..], &l.value[..]))) })
+        }
     }
-    // Checked above, so the lossy fallback never runs; it only avoids a panic path.
-    let owned =
-        |b: Vec<u8>| String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into());
-    let pairs: Vec<Label> =
-        wire.into_iter().map(|l| Label { name: owned(l.name), value: owned(l.value) }).collect();
-    validate_pairs(pairs, limits)
 }
 
 /// Validates one series' labels, already UTF-8 (from remote write 2.0's symbols or the
 /// OTLP translator), and returns them sorted, with empty values dropped.
-pub fn validate_pairs(mut pairs: Vec<Label>, limits: &Limits) -> Result<Labels, InvalidSeries> {
-    let text = |pairs: &[Label]| describe(pairs.iter().map(|p| (p.name.as_bytes(), p.value.as_bytes())));
-    if pairs.iter().any(|p| p.name.is_empty()) {
+pub fn validate_pairs(pairs: Vec<Label>, limits: &Limits) -> Result<Labels, InvalidSeries> {
+    validate_refs(pairs.iter().map(|p| (p.name.as_str(), p.value.as_str())).collect(), limits)
+}
+
+/// Validates borrowed UTF-8 pairs in any order and packs them into sorted [`Labels`].
+fn validate_refs(mut pairs: Vec<(&str, &str)>, limits: &Limits) -> Result<Labels, InvalidSeries> {
+    let text = |pairs: &[(&str, &str)]| describe(pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+    if pairs.iter().any(|(n, _)| n.is_empty()) {
         return Err(InvalidSeries::EmptyName { labels: text(&pairs) });
     }
     // Senders are asked to sort by name; a stable sort is nearly free when they did.
-    pairs.sort_by(|a, b| a.name.cmp(&b.name));
-    if let Some(w) = pairs.windows(2).find(|w| w[0].name == w[1].name) {
-        let name = w[0].name.clone();
+    pairs.sort_by(|a, b| a.0.cmp(b.0));
+    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+        let name = w[0].0.to_string();
         return Err(InvalidSeries::DuplicateName { labels: text(&pairs), name });
     }
-    pairs.retain(|p| !p.value.is_empty());
+    pairs.retain(|(_, v)| !v.is_empty());
     if limits.max_label_names_per_series > 0 && pairs.len() > limits.max_label_names_per_series {
         return Err(InvalidSeries::TooManyLabels {
             labels: text(&pairs),
@@ -174,21 +179,21 @@ pub fn validate_pairs(mut pairs: Vec<Label>, limits: &Limits) -> Result<Labels, 
             limit: limits.max_label_names_per_series,
         });
     }
-    if limits.max_label_name_length > 0 && pairs.iter().any(|p| p.name.len() > limits.max_label_name_length) {
+    if limits.max_label_name_length > 0 && pairs.iter().any(|(n, _)| n.len() > limits.max_label_name_length) {
         return Err(InvalidSeries::NameTooLong { labels: text(&pairs), limit: limits.max_label_name_length });
     }
     let value_limit = limits.max_label_value_length;
-    if let Some(p) = pairs.iter().find(|p| value_limit > 0 && p.value.len() > value_limit) {
+    if let Some((n, _)) = pairs.iter().find(|(_, v)| value_limit > 0 && v.len() > value_limit) {
         return Err(InvalidSeries::ValueTooLong {
             labels: text(&pairs),
-            name: p.name.clone(),
+            name: n.to_string(),
             limit: value_limit,
         });
     }
-    if !pairs.iter().any(|p| p.name == METRIC_NAME) {
+    if !pairs.iter().any(|(n, _)| *n == METRIC_NAME) {
         return Err(InvalidSeries::MissingMetricName { labels: text(&pairs) });
     }
-    Ok(Labels::from_sorted_unchecked(pairs))
+    Ok(Labels::from_sorted_refs(pairs.iter().copied()))
 }
 
 #[cfg(test)]
@@ -197,7 +202,7 @@ mod tests {
     use proto::Label as L;
 
     fn check(labels: Vec<L>) -> Result<Labels, InvalidSeries> {
-        validate_labels(labels, &Limits::default())
+        validate_labels(&labels, &Limits::default())
     }
 
     #[test]
@@ -230,7 +235,8 @@ mod tests {
 
     #[test]
     fn refuses_invalid_utf8() {
-        let bad = L { name: b"a".to_vec(), value: vec![0xff, 0xfe] };
+        let bad =
+            L { name: bytes::Bytes::from_static(b"a"), value: bytes::Bytes::from_static(&[0xff, 0xfe]) };
         let err = check(vec![L::new("__name__", "up"), bad]).expect_err("invalid");
         assert!(matches!(err, InvalidSeries::NotUtf8 { .. }));
         assert!(err.to_string().contains("__name__"), "{err}");
@@ -241,14 +247,14 @@ mod tests {
         let tight =
             Limits { max_label_names_per_series: 1, max_label_name_length: 3, max_label_value_length: 2 };
         let ls = || vec![L::new("__name__", "u"), L::new("job", "x")];
-        assert!(matches!(validate_labels(ls(), &tight), Err(InvalidSeries::TooManyLabels { count: 2, .. })));
+        assert!(matches!(validate_labels(&ls(), &tight), Err(InvalidSeries::TooManyLabels { count: 2, .. })));
         let tight = Limits { max_label_names_per_series: 0, ..tight };
-        assert!(matches!(validate_labels(ls(), &tight), Err(InvalidSeries::NameTooLong { .. })));
+        assert!(matches!(validate_labels(&ls(), &tight), Err(InvalidSeries::NameTooLong { .. })));
         let tight = Limits { max_label_name_length: 0, ..tight };
         let long = vec![L::new("__name__", "up!")];
-        assert!(matches!(validate_labels(long, &tight), Err(InvalidSeries::ValueTooLong { .. })));
+        assert!(matches!(validate_labels(&long, &tight), Err(InvalidSeries::ValueTooLong { .. })));
         let off =
             Limits { max_label_names_per_series: 0, max_label_name_length: 0, max_label_value_length: 0 };
-        assert!(validate_labels(ls(), &off).is_ok());
+        assert!(validate_labels(&ls(), &off).is_ok());
     }
 }

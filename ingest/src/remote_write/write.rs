@@ -106,7 +106,7 @@ pub fn write_v1_with_exemplars(
     let mut report = WriteReport::default();
     let mut app = store.appender();
     for ts in req.timeseries {
-        let labels = match validate_labels(ts.labels, limits) {
+        let labels = match validate_labels(&ts.labels, limits) {
             Ok(labels) => labels,
             Err(invalid) => {
                 report.invalid_series += 1;
@@ -119,7 +119,7 @@ pub fn write_v1_with_exemplars(
             app.append(&labels, s.timestamp, s.value);
         }
         for ex in ts.exemplars {
-            let utf8 = |b: Vec<u8>| String::from_utf8(b).ok();
+            let utf8 = |b: bytes::Bytes| String::from_utf8(b.to_vec()).ok();
             let pairs: Option<Vec<Label>> = ex
                 .labels
                 .into_iter()
