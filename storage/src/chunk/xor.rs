@@ -32,6 +32,9 @@ const SIG_BITS: u32 = 6;
 /// Marks "no XOR window yet" in the leading-zero state.
 const NO_WINDOW: u32 = u32::MAX;
 
+/// [`NO_WINDOW`] in the encoder's one-byte state.
+const NO_WINDOW_BYTE: u8 = u8::MAX;
+
 /// An immutable encoded chunk; cloning shares the bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XorChunk {
@@ -79,8 +82,10 @@ pub struct XorEncoder {
     t: i64,
     delta: i64,
     v: u64,
-    leading: u32,
-    trailing: u32,
+    /// The XOR window as leading and trailing zero counts (bytes: a million open
+    /// chunks live at once).
+    leading: u8,
+    trailing: u8,
 }
 
 impl Default for XorEncoder {
@@ -99,7 +104,7 @@ impl XorEncoder {
             t: 0,
             delta: 0,
             v: 0,
-            leading: NO_WINDOW,
+            leading: NO_WINDOW_BYTE,
             trailing: 0,
         }
     }
@@ -117,6 +122,15 @@ impl XorEncoder {
     /// The encoded bytes so far (a valid chunk at every point).
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// Timestamp of the first sample, if any, read back from the bytes (the head does
+    /// not keep a copy of it for each of its open chunks).
+    pub fn first_t(&self) -> Option<i64> {
+        if self.count == 0 {
+            return None;
+        }
+        BitReader::at_byte(HEADER_LEN).uvarint(&self.bytes).map(unzigzag)
     }
 
     /// Timestamp of the last sample, if any.
@@ -190,15 +204,17 @@ impl XorEncoder {
         self.w.bit(out, true);
         let leading = x.leading_zeros().min(MAX_LEADING);
         let trailing = x.trailing_zeros();
-        if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
+        let (prev_leading, prev_trailing) = (u32::from(self.leading), u32::from(self.trailing));
+        if self.leading != NO_WINDOW_BYTE && leading >= prev_leading && trailing >= prev_trailing {
             // The meaningful bits fit in the previous window: reuse it.
             self.w.bit(out, false);
-            let sig = 64 - self.leading - self.trailing;
-            self.w.bits(out, x >> self.trailing, sig);
+            let sig = 64 - prev_leading - prev_trailing;
+            self.w.bits(out, x >> prev_trailing, sig);
             return;
         }
-        self.leading = leading;
-        self.trailing = trailing;
+        // Both counts are at most 64 (leading at most MAX_LEADING): they fit a byte.
+        self.leading = leading as u8;
+        self.trailing = trailing as u8;
         let sig = 64 - leading - trailing;
         self.w.bit(out, true);
         self.w.bits(out, u64::from(leading), LEADING_BITS);
@@ -481,6 +497,16 @@ mod tests {
             let c = encode(&samples);
             prop_assert_eq!(c.num_samples(), samples.len());
             prop_assert_eq!(decode(&c), samples);
+        }
+
+        #[test]
+        fn first_timestamp_reads_back_from_the_bytes(ts in timestamps()) {
+            let mut e = XorEncoder::new();
+            prop_assert_eq!(e.first_t(), None);
+            for &t in &ts {
+                e.append(t, 1.0).expect("increasing");
+                prop_assert_eq!(e.first_t(), ts.first().copied());
+            }
         }
 
         #[test]

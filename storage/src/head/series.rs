@@ -75,9 +75,9 @@ pub(crate) type Pending = Option<(i64, u64)>;
 
 /// The samples of a series and the commit in flight.
 pub(crate) struct SeriesData {
-    full: Vec<ChunkRef>,
+    full: FullChunks,
+    /// The open chunk (its first timestamp is read back from its bytes when needed).
     open: XorEncoder,
-    open_min_t: i64,
     /// Newest stored sample as (t, value bits).
     last: Option<(i64, u64)>,
     /// Newest sample accepted by the commit being checked, so later samples of the same
@@ -86,6 +86,38 @@ pub(crate) struct SeriesData {
     /// Late samples accepted within the out-of-order window, sorted by time, kept
     /// uncompressed (the window bounds them) until a block takes them.
     ooo: LateSamples,
+}
+
+/// A series' full chunks, oldest first, in a boxed slice that grows by exactly one: a
+/// series holds a handful, and a vector's capacity word and spare room would be paid by
+/// every one of a million series.
+#[derive(Default)]
+struct FullChunks(Box<[ChunkRef]>);
+
+impl FullChunks {
+    fn push(&mut self, c: ChunkRef) {
+        let mut v = std::mem::take(&mut self.0).into_vec();
+        v.reserve_exact(1);
+        v.push(c);
+        self.0 = v.into_boxed_slice();
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&ChunkRef) -> bool) {
+        let mut v = std::mem::take(&mut self.0).into_vec();
+        v.retain(keep);
+        self.0 = v.into_boxed_slice();
+    }
+
+    fn clear(&mut self) {
+        self.0 = Box::default();
+    }
+}
+
+impl std::ops::Deref for FullChunks {
+    type Target = [ChunkRef];
+    fn deref(&self) -> &[ChunkRef] {
+        &self.0
+    }
 }
 
 /// Late samples of a series, sorted by time; boxed so that the many series without any
@@ -185,9 +217,6 @@ impl SeriesData {
         if self.open.num_samples() >= SAMPLES_PER_CHUNK || self.open.len_bytes() >= MAX_CHUNK_BYTES {
             self.cut(spill);
         }
-        if self.open.num_samples() == 0 {
-            self.open_min_t = t;
-        }
         // Cannot fail: check() guarantees t is after the open chunk's last sample, and
         // the chunk was just cut if it was full.
         if self.open.append(t, f64::from_bits(v)).is_ok() {
@@ -196,7 +225,7 @@ impl SeriesData {
     }
 
     fn cut(&mut self, spill: Option<&HeadChunks>) {
-        let Some(max_t) = self.open.last_t() else { return };
+        let (Some(min_t), Some(max_t)) = (self.open.first_t(), self.open.last_t()) else { return };
         // Spill straight from the encoder's buffer: no intermediate copy to allocate and
         // free for every chunk of every series.
         let data = match spill.and_then(|s| s.write(self.open.as_bytes())) {
@@ -206,10 +235,7 @@ impl SeriesData {
             }
             None => ChunkData::Mem(std::mem::take(&mut self.open).finish()),
         };
-        // Grow by one: a series holds a handful of full chunks, and doubling would leave
-        // up to half of the vector's room unused in every one of a million series.
-        self.full.reserve_exact(1);
-        self.full.push(ChunkRef { data, min_t: self.open_min_t, max_t });
+        self.full.push(ChunkRef { data, min_t, max_t });
     }
 
     /// Appends decoded samples at or after `min_valid` in order, as a replay would.
@@ -268,12 +294,11 @@ impl SeriesData {
     fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ChunkRef> {
         let mut out: Vec<ChunkRef> =
             self.full.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt).cloned().collect();
-        if let Some(last) = self.open.last_t().filter(|&l| l >= mint && self.open_min_t <= maxt) {
-            out.push(ChunkRef {
-                data: ChunkData::Mem(self.open.snapshot()),
-                min_t: self.open_min_t,
-                max_t: last,
-            });
+        if let (Some(first), Some(last)) = (self.open.first_t(), self.open.last_t())
+            && last >= mint
+            && first <= maxt
+        {
+            out.push(ChunkRef { data: ChunkData::Mem(self.open.snapshot()), min_t: first, max_t: last });
         }
         out
     }
@@ -290,9 +315,8 @@ impl MemSeries {
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
             data: Mutex::new(SeriesData {
-                full: Vec::new(),
+                full: FullChunks::default(),
                 open: XorEncoder::new(),
-                open_min_t: 0,
                 last: None,
                 pending: None,
                 ooo: LateSamples::default(),
@@ -447,8 +471,8 @@ impl MemSeries {
                 ImageChunk { min_t: c.min_t, max_t: c.max_t, bytes }
             })
             .collect();
-        let open = data.open.last_t().map(|max_t| ImageChunk {
-            min_t: data.open_min_t,
+        let open = data.open.first_t().zip(data.open.last_t()).map(|(min_t, max_t)| ImageChunk {
+            min_t,
             max_t,
             bytes: data.open.as_bytes().to_vec().into(),
         });
@@ -561,7 +585,7 @@ impl MemSeries {
             .full
             .first()
             .map(|c| c.min_t)
-            .or_else(|| data.open.last_t().map(|_| data.open_min_t))
+            .or_else(|| data.open.first_t())
             .into_iter()
             .chain(first_late)
             .min();
@@ -587,8 +611,9 @@ mod size_tests {
     /// A million series are a million of these: growing one should be a decision.
     #[test]
     fn a_series_stays_within_its_budget() {
+        // 176 bytes plus the Arc's two counters fill a 192-byte allocator size class.
         assert!(
-            std::mem::size_of::<super::MemSeries>() <= 200,
+            std::mem::size_of::<super::MemSeries>() <= 176,
             "{}",
             std::mem::size_of::<super::MemSeries>()
         );
