@@ -6,9 +6,10 @@
 //! series). Prints resident memory (from `/proc/self/statm`) before and after, and the
 //! difference per series.
 //!
-//! Measured on the 2-core development VM: 1 000 000 series × 10 samples (open chunks
-//! only) 896 bytes per series; 200 000 series × 130 samples (one full chunk spilled to
-//! disk, one open chunk) 980 bytes per series.
+//! Measured on the 2-core development VM (this bench uses the system allocator and one
+//! thread): 1 000 000 series × 10 samples (open chunks only) 443 bytes per series;
+//! 200 000 series × 130 samples (one full chunk spilled to disk, one open chunk) 548
+//! bytes per series (896 and 980 before label sets were packed into one string).
 
 use vigil_storage::{Appendable, Db, DbOptions, Labels};
 
