@@ -606,6 +606,7 @@ impl MemSeries {
         d.full.len() + usize::from(d.open.num_samples() > 0)
     }
 }
+
 #[cfg(test)]
 mod size_tests {
     /// A million series are a million of these: growing one should be a decision.
