@@ -1,10 +1,12 @@
 //! Bit streams, most significant bit first, for the XOR chunk.
 
-/// Appends bits to a byte vector (which may already hold a header).
+use super::sink::ChunkBytes;
+
+/// Appends bits to a byte buffer (which may already hold a header).
 #[derive(Debug, Clone)]
 pub(crate) struct BitWriter {
-    /// Bits still free in the last byte of the caller's vector (0 = start a new byte).
-    free: u32,
+    /// Bits still free in the last byte of the caller's buffer (0 = start a new byte).
+    free: u8,
 }
 
 impl BitWriter {
@@ -14,23 +16,25 @@ impl BitWriter {
     }
 
     /// Writes one bit.
-    pub(crate) fn bit(&mut self, out: &mut Vec<u8>, bit: bool) {
+    pub(crate) fn bit<B: ChunkBytes>(&mut self, out: &mut B, bit: bool) {
         self.bits(out, u64::from(bit), 1);
     }
 
     /// Writes the low `n` bits of `v` (n ≤ 64), highest first.
-    pub(crate) fn bits(&mut self, out: &mut Vec<u8>, v: u64, mut n: u32) {
+    pub(crate) fn bits<B: ChunkBytes>(&mut self, out: &mut B, v: u64, mut n: u32) {
         while n > 0 {
             if self.free == 0 {
                 out.push(0);
                 self.free = 8;
             }
-            let take = n.min(self.free);
+            let free = u32::from(self.free);
+            let take = n.min(free);
             let chunk = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
             if let Some(last) = out.last_mut() {
-                *last |= chunk << (self.free - take);
+                *last |= chunk << (free - take);
             }
-            self.free -= take;
+            // take ≤ free ≤ 8.
+            self.free -= take as u8;
             n -= take;
         }
     }

@@ -3,11 +3,14 @@
 //! [`XorChunk`] is the Gorilla-style codec (delta-of-delta timestamps, XOR-compressed
 //! float values) that the head uses for every series; its byte layout is in
 //! `FORMAT.md` beside this file. [`XorEncoder`] builds a chunk sample by sample and
-//! [`XorIter`] reads one back, with `seek`.
+//! [`XorIter`] reads one back, with `seek`. An encoder writes into a vector or, for the
+//! head's open chunks, into [`SegmentedBytes`] that never move.
 
 mod bits;
+mod sink;
 mod xor;
 
+pub use sink::{ChunkBytes, SEGMENT_DATA, SegmentedBytes};
 pub use xor::{XorChunk, XorEncoder, XorIter};
 
 use thiserror::Error;

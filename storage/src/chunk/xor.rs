@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::ChunkError;
 use super::bits::{BitReader, BitWriter};
+use super::sink::ChunkBytes;
 use crate::sample::Sample;
 use crate::varint::{unzigzag, zigzag};
 
@@ -73,10 +74,16 @@ impl XorChunk {
     }
 }
 
-/// Builds a chunk by appending samples with strictly increasing timestamps.
+/// Chunks up to this size are copied out through a stack buffer (head chunks are cut
+/// near 1 KiB).
+const STACK_COPY_LEN: usize = 2048;
+
+/// Builds a chunk by appending samples with strictly increasing timestamps, into a
+/// vector by default or into any other [`ChunkBytes`] (the head's never-moving
+/// segments).
 #[derive(Debug, Clone)]
-pub struct XorEncoder {
-    bytes: Vec<u8>,
+pub struct XorEncoder<B = Vec<u8>> {
+    bytes: B,
     w: BitWriter,
     count: u16,
     t: i64,
@@ -88,17 +95,14 @@ pub struct XorEncoder {
     trailing: u8,
 }
 
-impl Default for XorEncoder {
+impl<B: ChunkBytes> Default for XorEncoder<B> {
     fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl XorEncoder {
-    /// An empty chunk.
-    pub fn new() -> Self {
+        let mut bytes = B::default();
+        for _ in 0..HEADER_LEN {
+            bytes.push(0);
+        }
         XorEncoder {
-            bytes: vec![0; HEADER_LEN],
+            bytes,
             w: BitWriter::new(),
             count: 0,
             t: 0,
@@ -108,7 +112,21 @@ impl XorEncoder {
             trailing: 0,
         }
     }
+}
 
+impl XorEncoder {
+    /// An empty chunk in a vector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The encoded bytes so far (a valid chunk at every point).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl<B: ChunkBytes> XorEncoder<B> {
     /// Samples appended so far.
     pub fn num_samples(&self) -> usize {
         usize::from(self.count)
@@ -119,18 +137,37 @@ impl XorEncoder {
         self.bytes.len()
     }
 
-    /// The encoded bytes so far (a valid chunk at every point).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
     /// Timestamp of the first sample, if any, read back from the bytes (the head does
     /// not keep a copy of it for each of its open chunks).
     pub fn first_t(&self) -> Option<i64> {
         if self.count == 0 {
             return None;
         }
-        BitReader::at_byte(HEADER_LEN).uvarint(&self.bytes).map(unzigzag)
+        // The header and a varint fit the contiguous prefix of any buffer.
+        BitReader::at_byte(HEADER_LEN).uvarint(self.bytes.prefix()).map(unzigzag)
+    }
+
+    /// Calls `f` with the chunk as it stands in one contiguous slice, copied through
+    /// the stack when the buffer is not contiguous.
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        let header = self.count.to_be_bytes();
+        if let Some(b) = self.bytes.as_contiguous()
+            && b.get(..HEADER_LEN) == Some(&header[..])
+        {
+            return f(b);
+        }
+        let len = self.bytes.len();
+        let mut stack = [0u8; STACK_COPY_LEN];
+        let mut heap = Vec::new();
+        let out = if len <= STACK_COPY_LEN {
+            &mut stack[..len]
+        } else {
+            heap.resize(len, 0);
+            &mut heap[..]
+        };
+        self.bytes.copy_to(out);
+        out[..HEADER_LEN].copy_from_slice(&header);
+        f(out)
     }
 
     /// Timestamp of the last sample, if any.
@@ -170,7 +207,7 @@ impl XorEncoder {
         self.t = t;
         self.v = bits;
         self.count += 1;
-        self.bytes[..HEADER_LEN].copy_from_slice(&self.count.to_be_bytes());
+        self.bytes.set_header(self.count.to_be_bytes());
         Ok(())
     }
 
@@ -224,16 +261,16 @@ impl XorEncoder {
 
     /// A copy of the chunk as it stands, for readers while appends continue.
     pub fn snapshot(&self) -> XorChunk {
-        XorChunk { bytes: Arc::from(self.bytes.as_slice()) }
+        self.with_bytes(|b| XorChunk { bytes: Arc::from(b) })
     }
 
     /// The finished chunk.
     pub fn finish(self) -> XorChunk {
-        XorChunk { bytes: Arc::from(self.bytes) }
+        self.snapshot()
     }
 }
 
-fn put_uvarint_bits(w: &mut BitWriter, out: &mut Vec<u8>, mut v: u64) {
+fn put_uvarint_bits<B: ChunkBytes>(w: &mut BitWriter, out: &mut B, mut v: u64) {
     while v >= 0x80 {
         w.bits(out, (v & 0x7f) | 0x80, 8);
         v >>= 7;
@@ -497,6 +534,24 @@ mod tests {
             let c = encode(&samples);
             prop_assert_eq!(c.num_samples(), samples.len());
             prop_assert_eq!(decode(&c), samples);
+        }
+
+        #[test]
+        fn segments_hold_the_same_chunk_as_a_vector(
+            ts in timestamps(),
+            vs in prop::collection::vec(values(), 301),
+        ) {
+            let mut flat = XorEncoder::new();
+            let mut segmented = XorEncoder::<crate::chunk::SegmentedBytes>::default();
+            for (&t, &v) in ts.iter().zip(&vs) {
+                flat.append(t, f64::from_bits(v)).expect("increasing");
+                segmented.append(t, f64::from_bits(v)).expect("increasing");
+                prop_assert_eq!(segmented.first_t(), flat.first_t());
+            }
+            prop_assert_eq!(segmented.len_bytes(), flat.len_bytes());
+            prop_assert_eq!(segmented.with_bytes(<[u8]>::to_vec), flat.as_bytes().to_vec());
+            prop_assert_eq!(segmented.snapshot(), flat.snapshot());
+            prop_assert_eq!(segmented.finish(), flat.finish());
         }
 
         #[test]
