@@ -365,7 +365,7 @@ impl Db {
         let state = self.commit.lock();
         state.wal.sync()?;
         let position = state.wal.position();
-        let written = crate::head::snapshot::write(&self.dir, &self.head, position)?;
+        let written = crate::head::snapshot::write(&self.dir, &self.head, &self.spill, position)?;
         *self.snapshot_clock.lock() =
             snapshots::SnapshotClock { carried: 0, since: position, last_bytes: written.bytes };
         tracing::info!(

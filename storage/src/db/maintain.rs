@@ -122,7 +122,8 @@ impl Db {
     /// Starts a thread that calls [`Db::maintain`] every `every` until the returned
     /// handle is stopped or dropped, and in between checks every few seconds whether a
     /// head snapshot is due (see `snapshots.rs`), so that a burst of writes is soon
-    /// covered. Failures are logged and retried at the next tick.
+    /// covered, and releases the head-chunk pages queries mapped in. Failures are logged
+    /// and retried at the next tick.
     pub fn spawn_maintenance(db: Arc<Db>, every: Duration) -> Result<Maintenance, StorageError> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = stop.clone();
@@ -142,6 +143,9 @@ impl Db {
                             return;
                         }
                     }
+                    // Queries read spilled head chunks through maps: let go of those
+                    // pages every tick so they do not pile up in resident memory.
+                    db.spill.release_mapped();
                     if last_pass.elapsed() < every {
                         db.snapshot_when_due();
                         continue;
@@ -200,7 +204,7 @@ impl Db {
             let floor = self.head_floor.load(Ordering::Relaxed);
             let hi = self.head_max.load(Ordering::Relaxed);
             let series = self.head.all_series_sorted();
-            let data = series.iter().map(|s| Ok((s.labels.clone(), s.samples_between(floor, hi))));
+            let data = self.head_samples(&series, floor, hi);
             let spec = NewBlock {
                 min_time: floor.max(self.head_min.load(Ordering::Relaxed).min(hi)),
                 max_time: hi.saturating_add(1),
@@ -209,9 +213,24 @@ impl Db {
                 parents: Vec::new(),
             };
             metas.extend(write_block(&target, spec, data)?);
+            self.spill.release_mapped();
         }
         crate::wal::segment::sync_dir(&target)?;
         Ok(metas)
+    }
+
+    /// Each series' labels and samples in `[mint, maxt]`, for a block written from the
+    /// head; releases the head-chunk pages it maps in as it goes.
+    fn head_samples<'a>(
+        &'a self,
+        series: &'a [Arc<crate::head::MemSeries>],
+        mint: i64,
+        maxt: i64,
+    ) -> impl Iterator<Item = Result<(Labels, Vec<Sample>), StorageError>> + 'a {
+        series.iter().enumerate().map(move |(i, s)| {
+            self.spill.release_mapped_every(i);
+            Ok((s.labels.clone(), s.samples_between(mint, maxt)))
+        })
     }
 
     /// The end of the head's oldest block range when the head spans 1.5 ranges past its
@@ -240,8 +259,7 @@ impl Db {
     fn write_cut(&self, cut: PendingCut) -> Result<(), StorageError> {
         let range = self.opts.block_range;
         let series = self.head.all_series_sorted();
-        let data =
-            series.iter().map(|s| Ok((s.labels.clone(), s.samples_between(cut.from, cut.boundary - 1))));
+        let data = self.head_samples(&series, cut.from, cut.boundary - 1);
         let spec = NewBlock {
             min_time: cut.boundary.saturating_sub(range),
             max_time: cut.boundary,
@@ -256,6 +274,7 @@ impl Db {
                 return Err(e);
             }
         };
+        self.spill.release_mapped();
         failpoint("cut.after_block")?;
         if let Some(meta) = meta {
             let block = Block::open(&self.dir.join(BLOCKS_DIR).join(&meta.ulid))?;

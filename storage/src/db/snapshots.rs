@@ -79,7 +79,7 @@ impl Db {
     fn snapshot_running_locked(&self) -> Result<(), StorageError> {
         let started = Instant::now();
         let position = self.commit.lock().wal.position();
-        let written = crate::head::snapshot::write(&self.dir, &self.head, position)?;
+        let written = crate::head::snapshot::write(&self.dir, &self.head, &self.spill, position)?;
         *self.snapshot_clock.lock() =
             SnapshotClock { carried: 0, since: position, last_bytes: written.bytes };
         tracing::info!(

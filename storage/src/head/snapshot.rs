@@ -13,7 +13,7 @@ use std::path::Path;
 
 use memmap2::Mmap;
 
-use super::Head;
+use super::{Head, HeadChunks};
 use super::series::{ImageChunk, SeriesImage};
 use crate::error::StorageError;
 use crate::labels::{Label, Labels};
@@ -63,8 +63,14 @@ pub(crate) struct WrittenSnapshot {
 
 /// Writes every logged series of `head` and its metadata to `dir/head_snapshot`,
 /// recording that it covers the WAL before `wal`. The caller keeps the head still
-/// (commit lock) while this runs.
-pub(crate) fn write(dir: &Path, head: &Head, wal: WalPosition) -> Result<WrittenSnapshot, StorageError> {
+/// (commit lock) while this runs. Pages of `spill` read meanwhile are released as it
+/// goes.
+pub(crate) fn write(
+    dir: &Path,
+    head: &Head,
+    spill: &HeadChunks,
+    wal: WalPosition,
+) -> Result<WrittenSnapshot, StorageError> {
     let tmp = dir.join(TMP_NAME);
     let io = |e: std::io::Error| StorageError::io(format!("writing {}", tmp.display()), e);
     let file = File::create(&tmp).map_err(io)?;
@@ -81,11 +87,13 @@ pub(crate) fn write(dir: &Path, head: &Head, wal: WalPosition) -> Result<Written
     let series: Vec<_> = head.all_series().into_iter().filter(|s| s.is_logged() && !s.is_removed()).collect();
     put_uvarint(&mut buf, series.len() as u64);
     out.write(&buf).map_err(io)?;
-    for s in &series {
+    for (i, s) in series.iter().enumerate() {
         buf.clear();
         encode_series(&mut buf, s.id, &s.labels, &s.image());
         out.write(&buf).map_err(io)?;
+        spill.release_mapped_every(i);
     }
+    spill.release_mapped();
     // Series are written, the metadata and checksum are not: the middle of a snapshot.
     crate::failpoint::failpoint("snapshot.writing")?;
     buf.clear();

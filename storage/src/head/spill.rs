@@ -7,14 +7,19 @@
 //! chunk's location is published (under its series' lock) only after its bytes are
 //! written, so readers never see a partial chunk. A file is deleted when the last chunk
 //! reference into it is dropped (head truncation, and the end of queries reading it).
+//!
+//! Pages read through a map count in the process's resident memory until they are
+//! unmapped: a head snapshot or a block cut reads every spilled chunk, which would add
+//! the whole spill to it. Such bulk readers call [`HeadChunks::release_mapped`] as they
+//! go, which drops the pages from the maps (the page cache keeps them).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
 
-use memmap2::Mmap;
+use memmap2::{Mmap, UncheckedAdvice};
 use parking_lot::Mutex;
 
 use crate::chunk::XorChunk;
@@ -75,6 +80,8 @@ pub(crate) struct HeadChunks {
     /// Size of each file ([`FILE_SIZE`] except in tests).
     file_size: u64,
     current: Mutex<Option<(Arc<SpillFile>, u64)>>,
+    /// Every file still referenced, for [`HeadChunks::release_mapped`].
+    files: Mutex<Vec<Weak<SpillFile>>>,
     next_seq: AtomicU32,
     /// Set after a write failed, so the failure is logged once; chunks then stay in memory.
     failed: AtomicBool,
@@ -97,6 +104,7 @@ impl HeadChunks {
             dir: dir.to_path_buf(),
             file_size,
             current: Mutex::new(None),
+            files: Mutex::new(Vec::new()),
             next_seq: AtomicU32::new(0),
             failed: AtomicBool::new(false),
         })
@@ -150,9 +158,36 @@ impl HeadChunks {
         // never truncated, and bytes are read only after they were written.
         let map = unsafe { Mmap::map(&file) }
             .map_err(|e| StorageError::io(format!("mapping {}", path.display()), e))?;
-        Ok(Arc::new(SpillFile { path, file, map }))
+        let spill = Arc::new(SpillFile { path, file, map });
+        let mut files = self.files.lock();
+        files.retain(|f| f.strong_count() > 0);
+        files.push(Arc::downgrade(&spill));
+        Ok(spill)
+    }
+
+    /// Unmaps the pages read so far from every file, so that they stop counting in the
+    /// process's resident memory; later reads fault them in again from the page cache.
+    pub(crate) fn release_mapped(&self) {
+        let files: Vec<Arc<SpillFile>> = self.files.lock().iter().filter_map(Weak::upgrade).collect();
+        for f in files {
+            // SAFETY: a shared, read-only file mapping: dropping its pages loses nothing,
+            // and a later read sees the same bytes from the page cache or the file.
+            let _ = unsafe { f.map.unchecked_advise(UncheckedAdvice::DontNeed) };
+        }
+    }
+
+    /// Calls [`HeadChunks::release_mapped`] on every [`RELEASE_EVERY`]th call, for a
+    /// loop over series reading their chunks (`i` counts its iterations).
+    pub(crate) fn release_mapped_every(&self, i: usize) {
+        if i % RELEASE_EVERY == RELEASE_EVERY - 1 {
+            self.release_mapped();
+        }
     }
 }
+
+/// Series a bulk reader visits between releases of mapped pages: at most a few pages
+/// per series (one per full chunk), so it holds some tens of MiB at worst.
+const RELEASE_EVERY: usize = 2048;
 
 #[cfg(test)]
 mod tests {
@@ -191,5 +226,46 @@ mod tests {
         drop(written);
         assert_eq!(files(), 1, "only the file being written stays");
         assert!(h.write(&[0u8; 101]).is_none(), "a chunk larger than a file stays in memory");
+    }
+
+    /// Resident kB of the mapping of `path` in this process, from `/proc/self/smaps`.
+    fn mapped_rss_kib(path: &Path) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+        let name = path.to_str().expect("utf-8 path");
+        let mut in_file = false;
+        let mut total = 0;
+        for line in smaps.lines() {
+            let first = line.split_whitespace().next().unwrap_or("");
+            if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                // A mapping's header: address range, permissions, offset, device, inode, path.
+                in_file = line.ends_with(name);
+            } else if in_file && let Some(kib) = line.strip_prefix("Rss:") {
+                total += kib.trim().trim_end_matches("kB").trim().parse::<u64>().expect("kB");
+            }
+        }
+        total
+    }
+
+    #[test]
+    fn released_pages_leave_resident_memory_and_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let h = HeadChunks::with_file_size(&dir.path().join("h"), 1 << 20).expect("open");
+        let written: Vec<(XorChunk, SpilledChunk)> = (0..2000)
+            .map(|i| {
+                let c = chunk(i * 1000);
+                let s = h.write(c.as_bytes()).expect("spilled");
+                (c, s)
+            })
+            .collect();
+        let path = written[0].1.file.path.clone();
+        for (c, s) in &written {
+            assert_eq!(&s.load(), c);
+        }
+        assert!(mapped_rss_kib(&path) > 0, "reading maps pages in");
+        h.release_mapped();
+        assert_eq!(mapped_rss_kib(&path), 0, "released pages are no longer resident in the map");
+        for (c, s) in &written {
+            assert_eq!(&s.load(), c, "a released chunk reads back the same");
+        }
     }
 }
