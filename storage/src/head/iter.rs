@@ -1,6 +1,6 @@
 //! Iterating a series' chunks within a time range.
 
-use super::spill::SpilledChunk;
+use super::spill::StoredChunk;
 use crate::chunk::{XorChunk, XorIter};
 use crate::sample::Sample;
 use crate::traits::SampleIter;
@@ -8,10 +8,28 @@ use crate::traits::SampleIter;
 /// Where a chunk's bytes are.
 #[derive(Clone)]
 pub(crate) enum ChunkData {
-    /// In memory (the open chunk's snapshot, or a full chunk that could not be spilled).
+    /// In memory: a copy of the open chunk for a reader.
     Mem(XorChunk),
-    /// In a memory-mapped head-chunks file.
-    Spilled(SpilledChunk),
+    /// A full chunk (in a memory-mapped head-chunks file, or kept in memory).
+    Stored(StoredChunk),
+}
+
+/// A full chunk as a series keeps it, with its time bounds (32 bytes: a series holds
+/// several in a three-hour head).
+#[derive(Clone)]
+pub(crate) struct FullChunk {
+    /// The encoded samples.
+    pub(crate) data: StoredChunk,
+    /// Timestamp of the first sample.
+    pub(crate) min_t: i64,
+    /// Timestamp of the last sample.
+    pub(crate) max_t: i64,
+}
+
+impl From<&FullChunk> for ChunkRef {
+    fn from(c: &FullChunk) -> Self {
+        ChunkRef { data: ChunkData::Stored(c.data.clone()), min_t: c.min_t, max_t: c.max_t }
+    }
 }
 
 /// A chunk of a series with its time bounds; cloning shares the encoded bytes.
@@ -42,15 +60,7 @@ impl ChunkRef {
     pub(crate) fn chunk(&self) -> XorChunk {
         match &self.data {
             ChunkData::Mem(c) => c.clone(),
-            ChunkData::Spilled(s) => s.load(),
-        }
-    }
-
-    /// Samples in the chunk.
-    pub(crate) fn num_samples(&self) -> usize {
-        match &self.data {
-            ChunkData::Mem(c) => c.num_samples(),
-            ChunkData::Spilled(s) => s.num_samples(),
+            ChunkData::Stored(s) => s.load(),
         }
     }
 }

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use parking_lot::Mutex;
 
-use super::iter::{ChunkData, ChunkRef, HeadSampleIter};
-use super::spill::HeadChunks;
+use super::iter::{ChunkData, ChunkRef, FullChunk, HeadSampleIter};
+use super::spill::{HeadChunks, StoredChunk};
 use crate::chunk::{MAX_CHUNK_BYTES, SAMPLES_PER_CHUNK, SegmentedBytes, XorEncoder};
 use crate::db::merge::MergeIter;
 use crate::error::AppendError;
@@ -96,17 +96,17 @@ pub(crate) struct SeriesData {
 /// series holds a handful, and a vector's capacity word and spare room would be paid by
 /// every one of a million series.
 #[derive(Default)]
-struct FullChunks(Box<[ChunkRef]>);
+struct FullChunks(Box<[FullChunk]>);
 
 impl FullChunks {
-    fn push(&mut self, c: ChunkRef) {
+    fn push(&mut self, c: FullChunk) {
         let mut v = std::mem::take(&mut self.0).into_vec();
         v.reserve_exact(1);
         v.push(c);
         self.0 = v.into_boxed_slice();
     }
 
-    fn retain(&mut self, keep: impl FnMut(&ChunkRef) -> bool) {
+    fn retain(&mut self, keep: impl FnMut(&FullChunk) -> bool) {
         let mut v = std::mem::take(&mut self.0).into_vec();
         v.retain(keep);
         self.0 = v.into_boxed_slice();
@@ -118,8 +118,8 @@ impl FullChunks {
 }
 
 impl std::ops::Deref for FullChunks {
-    type Target = [ChunkRef];
-    fn deref(&self) -> &[ChunkRef] {
+    type Target = [FullChunk];
+    fn deref(&self) -> &[FullChunk] {
         &self.0
     }
 }
@@ -235,11 +235,11 @@ impl SeriesData {
         let data = match spill.and_then(|s| self.open.with_bytes(|b| s.write(b))) {
             Some(spilled) => {
                 self.open = OpenChunk::default();
-                ChunkData::Spilled(spilled)
+                spilled
             }
-            None => ChunkData::Mem(std::mem::take(&mut self.open).finish()),
+            None => StoredChunk::in_memory(std::mem::take(&mut self.open).finish()),
         };
-        self.full.push(ChunkRef { data, min_t, max_t });
+        self.full.push(FullChunk { data, min_t, max_t });
     }
 
     /// Appends decoded samples at or after `min_valid` in order, as a replay would.
@@ -271,7 +271,7 @@ impl SeriesData {
         self.full.retain(|c| {
             let keep = c.max_t >= boundary;
             if !keep {
-                dropped += c.num_samples() as u64;
+                dropped += c.data.num_samples() as u64;
             }
             keep
         });
@@ -297,7 +297,7 @@ impl SeriesData {
     /// The chunks (full and a copy of the open one) that overlap `[mint, maxt]`.
     fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ChunkRef> {
         let mut out: Vec<ChunkRef> =
-            self.full.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt).cloned().collect();
+            self.full.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt).map(ChunkRef::from).collect();
         if let (Some(first), Some(last)) = (self.open.first_t(), self.open.last_t())
             && last >= mint
             && first <= maxt
@@ -467,13 +467,7 @@ impl MemSeries {
         let full = data
             .full
             .iter()
-            .map(|c| {
-                let bytes = match &c.data {
-                    ChunkData::Mem(m) => m.as_bytes().to_vec().into(),
-                    ChunkData::Spilled(s) => s.bytes().to_vec().into(),
-                };
-                ImageChunk { min_t: c.min_t, max_t: c.max_t, bytes }
-            })
+            .map(|c| ImageChunk { min_t: c.min_t, max_t: c.max_t, bytes: c.data.bytes().to_vec().into() })
             .collect();
         let open = data.open.first_t().zip(data.open.last_t()).map(|(min_t, max_t)| ImageChunk {
             min_t,
@@ -499,18 +493,15 @@ impl MemSeries {
         for c in &image.full {
             if whole && c.bytes.len() >= CHUNK_HEADER_LEN {
                 // Straight from the snapshot's map into a head-chunks file: no copy.
-                let (stored, samples) = match spill.and_then(|s| s.write(&c.bytes)) {
-                    Some(spilled) => {
-                        let n = spilled.num_samples();
-                        (ChunkData::Spilled(spilled), n)
-                    }
+                let stored = match spill.and_then(|s| s.write(&c.bytes)) {
+                    Some(spilled) => spilled,
                     None => {
                         let Ok(chunk) = crate::chunk::XorChunk::from_bytes(&*c.bytes) else { continue };
-                        let n = chunk.num_samples();
-                        (ChunkData::Mem(chunk), n)
+                        StoredChunk::in_memory(chunk)
                     }
                 };
-                data.full.push(ChunkRef { data: stored, min_t: c.min_t, max_t: c.max_t });
+                let samples = stored.num_samples();
+                data.full.push(FullChunk { data: stored, min_t: c.min_t, max_t: c.max_t });
                 out.stored += samples as u64;
                 out.min_t = out.min_t.min(c.min_t);
                 out.max_t = out.max_t.max(c.max_t);
@@ -623,5 +614,7 @@ mod size_tests {
             std::mem::size_of::<super::MemSeries>()
         );
         assert_eq!(std::mem::size_of::<crate::labels::Labels>(), 16);
+        // A series holds ~5 full chunks in a three-hour head.
+        assert_eq!(std::mem::size_of::<super::FullChunk>(), 32);
     }
 }

@@ -13,8 +13,8 @@ use std::path::Path;
 
 use memmap2::Mmap;
 
-use super::{Head, HeadChunks};
 use super::series::{ImageChunk, SeriesImage};
+use super::{Head, HeadChunks};
 use crate::error::StorageError;
 use crate::labels::{Label, Labels};
 use crate::varint::{get_uvarint, put_uvarint, put_varint, unzigzag};

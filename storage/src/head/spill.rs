@@ -44,33 +44,52 @@ impl Drop for SpillFile {
     }
 }
 
-/// A full chunk stored in a spill file.
+/// Where stored chunks' bytes live.
+enum ChunkStore {
+    /// A head-chunks file, shared by the chunks in it.
+    File(SpillFile),
+    /// Memory, for one chunk the disk refused.
+    Mem(XorChunk),
+}
+
+/// A full chunk in a spill file (or, when the disk refused it, in memory): one pointer
+/// and a span, so that a series' full chunks cost 32 bytes each with their bounds.
 #[derive(Clone)]
-pub(crate) struct SpilledChunk {
-    file: Arc<SpillFile>,
+pub(crate) struct StoredChunk {
+    store: Arc<ChunkStore>,
     offset: u32,
     len: u32,
 }
 
-impl SpilledChunk {
-    /// The chunk, copied out of the map (a chunk is a few hundred bytes).
-    pub(crate) fn load(&self) -> XorChunk {
-        let start = self.offset as usize;
-        let bytes = &self.file.map[start..start + self.len as usize];
-        // Only chunks with their header are written, so this never yields the fallback.
-        XorChunk::from_bytes(bytes).unwrap_or_else(|_| XorChunk::empty())
+impl StoredChunk {
+    /// A chunk kept in memory.
+    pub(crate) fn in_memory(chunk: XorChunk) -> Self {
+        let len = u32::try_from(chunk.as_bytes().len()).unwrap_or(u32::MAX);
+        StoredChunk { store: Arc::new(ChunkStore::Mem(chunk)), offset: 0, len }
     }
 
-    /// The chunk's encoded bytes, in the map.
+    /// The chunk (copied out of its file, a few hundred bytes).
+    pub(crate) fn load(&self) -> XorChunk {
+        match &*self.store {
+            ChunkStore::Mem(c) => c.clone(),
+            // Only chunks with their header are written, so this never yields the fallback.
+            ChunkStore::File(_) => XorChunk::from_bytes(self.bytes()).unwrap_or_else(|_| XorChunk::empty()),
+        }
+    }
+
+    /// The chunk's encoded bytes (in the map when in a file).
     pub(crate) fn bytes(&self) -> &[u8] {
+        let all: &[u8] = match &*self.store {
+            ChunkStore::File(f) => &f.map,
+            ChunkStore::Mem(c) => c.as_bytes(),
+        };
         let start = self.offset as usize;
-        &self.file.map[start..start + self.len as usize]
+        all.get(start..start + self.len as usize).unwrap_or_default()
     }
 
     /// Samples in the chunk (from its header).
     pub(crate) fn num_samples(&self) -> usize {
-        let start = self.offset as usize;
-        usize::from(u16::from_be_bytes([self.file.map[start], self.file.map[start + 1]]))
+        self.bytes().get(..2).map_or(0, |h| usize::from(u16::from_be_bytes([h[0], h[1]])))
     }
 }
 
@@ -79,9 +98,9 @@ pub(crate) struct HeadChunks {
     dir: PathBuf,
     /// Size of each file ([`FILE_SIZE`] except in tests).
     file_size: u64,
-    current: Mutex<Option<(Arc<SpillFile>, u64)>>,
+    current: Mutex<Option<(Arc<ChunkStore>, u64)>>,
     /// Every file still referenced, for [`HeadChunks::release_mapped`].
-    files: Mutex<Vec<Weak<SpillFile>>>,
+    files: Mutex<Vec<Weak<ChunkStore>>>,
     next_seq: AtomicU32,
     /// Set after a write failed, so the failure is logged once; chunks then stay in memory.
     failed: AtomicBool,
@@ -112,7 +131,7 @@ impl HeadChunks {
 
     /// Stores a full chunk's bytes; `None` (after logging once) when the disk refuses,
     /// in which case the caller keeps the chunk in memory.
-    pub(crate) fn write(&self, bytes: &[u8]) -> Option<SpilledChunk> {
+    pub(crate) fn write(&self, bytes: &[u8]) -> Option<StoredChunk> {
         match self.try_write(bytes) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -124,7 +143,7 @@ impl HeadChunks {
         }
     }
 
-    fn try_write(&self, bytes: &[u8]) -> Result<SpilledChunk, StorageError> {
+    fn try_write(&self, bytes: &[u8]) -> Result<StoredChunk, StorageError> {
         let len = bytes.len() as u64;
         if len > self.file_size || bytes.len() < 2 {
             return Err(StorageError::Invalid("chunk larger than a head-chunks file".into()));
@@ -134,16 +153,19 @@ impl HeadChunks {
         if full {
             *current = Some((self.new_file()?, 0));
         }
-        let Some((file, pos)) = current.as_mut() else {
+        let Some((store, pos)) = current.as_mut() else {
             return Err(StorageError::Invalid("no head-chunks file".into()));
         };
+        let ChunkStore::File(file) = &**store else {
+            return Err(StorageError::Invalid("head-chunks file in memory".into()));
+        };
         file.file.write_all_at(bytes, *pos).map_err(|e| StorageError::io("writing a head chunk", e))?;
-        let chunk = SpilledChunk { file: file.clone(), offset: *pos as u32, len: len as u32 };
+        let chunk = StoredChunk { store: store.clone(), offset: *pos as u32, len: len as u32 };
         *pos += len;
         Ok(chunk)
     }
 
-    fn new_file(&self) -> Result<Arc<SpillFile>, StorageError> {
+    fn new_file(&self) -> Result<Arc<ChunkStore>, StorageError> {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let path = self.dir.join(format!("{seq:08}"));
         let file = OpenOptions::new()
@@ -158,7 +180,7 @@ impl HeadChunks {
         // never truncated, and bytes are read only after they were written.
         let map = unsafe { Mmap::map(&file) }
             .map_err(|e| StorageError::io(format!("mapping {}", path.display()), e))?;
-        let spill = Arc::new(SpillFile { path, file, map });
+        let spill = Arc::new(ChunkStore::File(SpillFile { path, file, map }));
         let mut files = self.files.lock();
         files.retain(|f| f.strong_count() > 0);
         files.push(Arc::downgrade(&spill));
@@ -168,11 +190,14 @@ impl HeadChunks {
     /// Unmaps the pages read so far from every file, so that they stop counting in the
     /// process's resident memory; later reads fault them in again from the page cache.
     pub(crate) fn release_mapped(&self) {
-        let files: Vec<Arc<SpillFile>> = self.files.lock().iter().filter_map(Weak::upgrade).collect();
-        for f in files {
-            // SAFETY: a shared, read-only file mapping: dropping its pages loses nothing,
-            // and a later read sees the same bytes from the page cache or the file.
-            let _ = unsafe { f.map.unchecked_advise(UncheckedAdvice::DontNeed) };
+        let stores: Vec<Arc<ChunkStore>> = self.files.lock().iter().filter_map(Weak::upgrade).collect();
+        for store in stores {
+            if let ChunkStore::File(f) = &*store {
+                // SAFETY: a shared, read-only file mapping: dropping its pages loses
+                // nothing, and a later read sees the same bytes from the page cache or
+                // the file.
+                let _ = unsafe { f.map.unchecked_advise(UncheckedAdvice::DontNeed) };
+            }
         }
     }
 
@@ -210,7 +235,7 @@ mod tests {
         std::fs::write(dir.path().join("h").join("00000007"), b"left by a crash").expect("write");
         let h = HeadChunks::with_file_size(&dir.path().join("h"), 100).expect("open");
         assert_eq!(files(), 0, "files of an earlier run are removed");
-        let written: Vec<(XorChunk, SpilledChunk)> = (0..5)
+        let written: Vec<(XorChunk, StoredChunk)> = (0..5)
             .map(|i| {
                 let c = chunk(i * 1000);
                 let s = h.write(c.as_bytes()).expect("spilled");
@@ -250,14 +275,15 @@ mod tests {
     fn released_pages_leave_resident_memory_and_read_back() {
         let dir = tempfile::tempdir().expect("tempdir");
         let h = HeadChunks::with_file_size(&dir.path().join("h"), 1 << 20).expect("open");
-        let written: Vec<(XorChunk, SpilledChunk)> = (0..2000)
+        let written: Vec<(XorChunk, StoredChunk)> = (0..2000)
             .map(|i| {
                 let c = chunk(i * 1000);
                 let s = h.write(c.as_bytes()).expect("spilled");
                 (c, s)
             })
             .collect();
-        let path = written[0].1.file.path.clone();
+        let ChunkStore::File(file) = &*written[0].1.store else { panic!("spilled to a file") };
+        let path = file.path.clone();
         for (c, s) in &written {
             assert_eq!(&s.load(), c);
         }
