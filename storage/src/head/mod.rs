@@ -2,8 +2,9 @@
 //!
 //! Series are found by label hash in [`stripe`] maps and by id in the [`index`], whose
 //! roaring postings answer matchers. Each [`series`] keeps full, immutable chunks and one
-//! open chunk. Label lookups answer from the index alone. The head enforces the append rules but knows nothing of the WAL; the
-//! database logs a commit before applying it here.
+//! open chunk. Label lookups answer from the index alone. The head enforces the append
+//! rules but knows nothing of the WAL; the database logs a commit before applying it
+//! here.
 
 mod index;
 mod iter;
