@@ -7,9 +7,12 @@
 //! difference per series.
 //!
 //! Measured on the 2-core development VM (this bench uses the system allocator and one
-//! thread): 1 000 000 series × 10 samples (open chunks only) 443 bytes per series;
-//! 200 000 series × 130 samples (one full chunk spilled to disk, one open chunk) 548
-//! bytes per series (896 and 980 before label sets were packed into one string).
+//! thread): 1 000 000 series × 10 samples (open chunks only) 469 bytes per series;
+//! 200 000 series × 130 samples (one full chunk spilled to disk, one open chunk) 625
+//! bytes per series. Its values compress to a byte or two a sample, so an open chunk
+//! here needs one 128-byte segment where a growing vector needed 32 to 64 bytes (it was
+//! 443 and 548 with vectors); the server's workload, with chunks of ~355 bytes, went the
+//! other way (1,147 to 922 bytes per series at a million, `vigil-load compare`).
 
 use vigil_storage::{Appendable, Db, DbOptions, Labels};
 
