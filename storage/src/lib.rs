@@ -71,6 +71,7 @@ mod head;
 mod index;
 mod labels;
 mod lookup;
+mod mapped;
 mod matcher;
 pub mod memory;
 mod metadata;

@@ -173,8 +173,15 @@ impl ChunksReader {
         Ok((body, raw_len))
     }
 
-    /// Checks every frame's checksum, front to back.
+    /// Checks every frame's checksum, front to back, then lets go of the pages the
+    /// sweep mapped in (it read the whole file).
     pub(crate) fn verify(&self) -> Result<(), StorageError> {
+        let swept = self.sweep();
+        crate::mapped::release(&self.map);
+        swept
+    }
+
+    fn sweep(&self) -> Result<(), StorageError> {
         let mut pos = FILE_HEADER_LEN as u64;
         while pos < self.len() {
             let (body, _) = self.frame(pos)?;

@@ -93,6 +93,21 @@ fn a_flipped_byte_anywhere_is_detected_by_open_or_verification() {
     }
 }
 
+#[test]
+fn verification_lets_go_of_the_pages_it_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = series(200, 3000);
+    let meta = write(dir.path(), &data);
+    let block = Block::open(&dir.path().join(&meta.ulid)).expect("open");
+    let chunks = dir.path().join(&meta.ulid).join(CHUNKS_FILE);
+    let all = Matcher::new(MatchOp::Equal, "__name__", "m").expect("matcher");
+    assert_eq!(block.select(std::slice::from_ref(&all), i64::MIN, i64::MAX).expect("select"), data);
+    assert!(crate::mapped::resident_kib(&chunks) > 0, "reading maps the file in");
+    block.verify_chunks().expect("verify");
+    assert_eq!(crate::mapped::resident_kib(&chunks), 0, "verification leaves none of it resident");
+    assert_eq!(block.select(&[all], i64::MIN, i64::MAX).expect("select"), data, "and it reads back");
+}
+
 /// A small deterministic generator (64-bit LCG) for realistic-looking test data.
 struct Lcg(u64);
 

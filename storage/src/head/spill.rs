@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 
-use memmap2::{Mmap, UncheckedAdvice};
+use memmap2::Mmap;
 use parking_lot::Mutex;
 
 use crate::chunk::XorChunk;
@@ -193,10 +193,8 @@ impl HeadChunks {
         let stores: Vec<Arc<ChunkStore>> = self.files.lock().iter().filter_map(Weak::upgrade).collect();
         for store in stores {
             if let ChunkStore::File(f) = &*store {
-                // SAFETY: a shared, read-only file mapping: dropping its pages loses
-                // nothing, and a later read sees the same bytes from the page cache or
-                // the file.
-                let _ = unsafe { f.map.unchecked_advise(UncheckedAdvice::DontNeed) };
+                // Published chunks are never rewritten: the same bytes fault back in.
+                crate::mapped::release(&f.map);
             }
         }
     }
@@ -253,24 +251,6 @@ mod tests {
         assert!(h.write(&[0u8; 101]).is_none(), "a chunk larger than a file stays in memory");
     }
 
-    /// Resident kB of the mapping of `path` in this process, from `/proc/self/smaps`.
-    fn mapped_rss_kib(path: &Path) -> u64 {
-        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
-        let name = path.to_str().expect("utf-8 path");
-        let mut in_file = false;
-        let mut total = 0;
-        for line in smaps.lines() {
-            let first = line.split_whitespace().next().unwrap_or("");
-            if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-                // A mapping's header: address range, permissions, offset, device, inode, path.
-                in_file = line.ends_with(name);
-            } else if in_file && let Some(kib) = line.strip_prefix("Rss:") {
-                total += kib.trim().trim_end_matches("kB").trim().parse::<u64>().expect("kB");
-            }
-        }
-        total
-    }
-
     #[test]
     fn released_pages_leave_resident_memory_and_read_back() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -287,9 +267,9 @@ mod tests {
         for (c, s) in &written {
             assert_eq!(&s.load(), c);
         }
-        assert!(mapped_rss_kib(&path) > 0, "reading maps pages in");
+        assert!(crate::mapped::resident_kib(&path) > 0, "reading maps pages in");
         h.release_mapped();
-        assert_eq!(mapped_rss_kib(&path), 0, "released pages are no longer resident in the map");
+        assert_eq!(crate::mapped::resident_kib(&path), 0, "released pages are no longer resident in the map");
         for (c, s) in &written {
             assert_eq!(&s.load(), c, "a released chunk reads back the same");
         }
