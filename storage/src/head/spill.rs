@@ -225,6 +225,17 @@ mod tests {
         e.finish()
     }
 
+    /// Spills `n` distinct chunks; returns each with where it went.
+    fn write_chunks(h: &HeadChunks, n: i64) -> Vec<(XorChunk, StoredChunk)> {
+        (0..n)
+            .map(|i| {
+                let c = chunk(i * 1000);
+                let s = h.write(c.as_bytes()).expect("spilled");
+                (c, s)
+            })
+            .collect()
+    }
+
     #[test]
     fn chunks_read_back_and_files_go_when_unreferenced() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -233,13 +244,7 @@ mod tests {
         std::fs::write(dir.path().join("h").join("00000007"), b"left by a crash").expect("write");
         let h = HeadChunks::with_file_size(&dir.path().join("h"), 100).expect("open");
         assert_eq!(files(), 0, "files of an earlier run are removed");
-        let written: Vec<(XorChunk, StoredChunk)> = (0..5)
-            .map(|i| {
-                let c = chunk(i * 1000);
-                let s = h.write(c.as_bytes()).expect("spilled");
-                (c, s)
-            })
-            .collect();
+        let written = write_chunks(&h, 5);
         for (c, s) in &written {
             assert_eq!(&s.load(), c);
             assert_eq!(s.num_samples(), 10);
@@ -255,13 +260,7 @@ mod tests {
     fn released_pages_leave_resident_memory_and_read_back() {
         let dir = tempfile::tempdir().expect("tempdir");
         let h = HeadChunks::with_file_size(&dir.path().join("h"), 1 << 20).expect("open");
-        let written: Vec<(XorChunk, StoredChunk)> = (0..2000)
-            .map(|i| {
-                let c = chunk(i * 1000);
-                let s = h.write(c.as_bytes()).expect("spilled");
-                (c, s)
-            })
-            .collect();
+        let written = write_chunks(&h, 2000);
         let ChunkStore::File(file) = &*written[0].1.store else { panic!("spilled to a file") };
         let path = file.path.clone();
         for (c, s) in &written {
